@@ -7,11 +7,16 @@ counterexample of arXiv 1810.00143 where Adam drifts the wrong way.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from ot_gan import AdaShift
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from examples.adashift_counterexample import STOCHASTIC, stochastic  # noqa: E402
 
 
 def cyclegan_generator_shapes(blocks: int = 6) -> list[tuple[int, ...]]:
@@ -42,24 +47,6 @@ def time_steps(make, params: list[torch.Tensor], steps: int) -> float:
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-def stochastic_counterexample(make, steps: int, chains: int = 64, delta: float = 0.02) -> torch.Tensor:
-    """f_t = 101 theta with probability (1 + delta) / 102, else -theta; theta in [-1, 1].
-
-    E[gradient] > 0, so theta should go to -1. Runs independent chains as one vector
-    (element-wise second moments keep them independent)."""
-    gen = torch.Generator().manual_seed(0)
-    theta = torch.zeros(chains, requires_grad=True)
-    opt = make([theta])
-    p_big = (1 + delta) / 102
-    for _ in range(steps):
-        big = torch.rand(chains, generator=gen) < p_big
-        theta.grad = torch.where(big, 101.0, -1.0)
-        opt.step()
-        with torch.no_grad():
-            theta.clamp_(-1.0, 1.0)
-    return theta.detach()
 
 
 def main() -> None:
@@ -93,11 +80,8 @@ def main() -> None:
     print(f"\nstochastic counterexample, {args.steps} steps, 64 chains, optimum theta = -1")
     print(f"| {'optimizer':44s} | {'mean theta':>10s} | {'min':>6s} | {'max':>6s} |")
     print(f"|{'-' * 46}|{'-' * 12}|{'-' * 8}|{'-' * 8}|")
-    for name, make in [
-        ("Adam (0, 0.999), lr 1e-3", lambda p: torch.optim.Adam(p, lr=1e-3, betas=(0.0, 0.999))),
-        ("AdaShift (0, 0.999), lr 1e-3, n 1, none",
-         lambda p: AdaShift(p, lr=1e-3, betas=(0.0, 0.999), keep_num=1, reduce="none"))]:
-        theta = stochastic_counterexample(make, args.steps)
+    for name, make in STOCHASTIC.items():
+        theta = stochastic(make, args.steps)[-1]
         print(f"| {name:44s} | {theta.mean():10.3f} | {theta.min():6.3f} | {theta.max():6.3f} |")
 
 

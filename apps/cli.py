@@ -1,0 +1,32 @@
+"""The ``ot-gan`` command line: the group and its subcommands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ot_gan.apps import wdist
+from ot_gan.apps.common import Group
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="ot-gan")
+def cli() -> None:
+    """Optimal transport and Lipschitz GANs: W1 between datasets, OT-guided image translation,
+    diverse colorization and class-conditional synthesis.
+
+    Data arguments take a folder of images, a .npy/.npz array, or a built-in source: digits,
+    digits:K (one class), photos, gaussians, rings, checkerboard."""
+
+
+cli.add_command(wdist.command)
+
+
+def main() -> None:
+    """Entry point of the ``ot-gan`` console script."""
+    try:
+        cli(prog_name="ot-gan")
+    except KeyboardInterrupt:
+        click.echo("ot-gan: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,236 @@
+"""Data sources: one syntax for every data argument of ot-gan.
+
+A source is one of:
+- a folder of images, searched recursively (png, jpg, jpeg, bmp, tif, tiff, webp); gray, RGB,
+  RGBA (composited on white) and 16-bit images are converted explicitly, then resized and
+  center-cropped to ``size`` x ``size``; a subfolder per class gives labels;
+- a ``.npy`` or ``.npz`` file of vectors (n, d) or images (n, C, H, W) (an ``.npz`` must hold one
+  array, or ``x`` / ``y`` for data / labels); ``.npy`` files are memory-mapped;
+- ``digits`` or ``digits:K``: scikit-learn's 1,797 8x8 handwritten digits, all or class K;
+- ``photos``: the color photos shipped in ``skimage.data``, cut into ``size`` x ``size`` patches;
+- synthetic 2-D toys: ``gaussians`` (8 on a circle), ``rings`` (3 concentric), ``checkerboard``,
+  optionally with a count: ``rings:5000``.
+
+Images come out as float32 tensors (n, C, H, W) in [-1, 1]; vectors as (n, d) float32.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+from torchvision.transforms import v2
+
+from ot_gan.errors import InputError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+TOYS = ("gaussians", "rings", "checkerboard")
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
+
+
+@dataclass
+class Samples:
+    """A loaded source: ``data`` (n, ...) float32, optional integer ``labels`` (n,) and their names."""
+
+    data: Tensor | np.ndarray
+    labels: Tensor | None = None
+    classes: list[str] | None = None
+    name: str = ""
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def is_image(self) -> bool:
+        return self.data.ndim == 4
+
+    def split(self, holdout: float, seed: int = 0) -> tuple[Samples, Samples]:
+        """A seeded random (train, held-out) split, ``holdout`` the held-out fraction."""
+        perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        n_held = int(round(len(self) * holdout))
+        parts = []
+        for idx in (perm[n_held:], perm[:n_held]):
+            idx = idx.sort().values.numpy()
+            parts.append(Samples(torch.as_tensor(np.asarray(self.data[idx])),
+                                 None if self.labels is None else self.labels[idx], self.classes, self.name))
+        return parts[0], parts[1]
+
+
+def load_source(spec: str, size: int = 32, channels: int | None = None, seed: int = 0) -> Samples:
+    """Load the source named by ``spec`` (see the module docstring).
+
+    ``size`` applies to image folders and ``photos``; ``channels`` (1 or 3) forces gray or RGB
+    images (default: RGB unless every image of a folder is gray)."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return _load_folder(path, size, channels)
+    if path.suffix in (".npy", ".npz"):
+        if not path.is_file():
+            raise InputError(f"{spec}: no such file")
+        return _load_array(path)
+    name, _, arg = spec.partition(":")
+    if name == "digits":
+        return _load_digits(arg, spec)
+    if name == "photos":
+        return Samples(_photo_patches(size, seed), name=spec)
+    if name in TOYS:
+        n = _positive_int(arg, spec) if arg else 4000
+        return Samples(toy_2d(name, n, seed), name=spec)
+    if path.exists():
+        raise InputError(f"{spec}: not a folder of images nor a .npy/.npz file")
+    raise InputError(f"{spec}: no such file or folder, and not a built-in source "
+                     f"(digits, digits:K, photos, {', '.join(TOYS)})")
+
+
+def _positive_int(text: str, spec: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise InputError(f"{spec}: expected a positive integer after ':'")
+    return int(text)
+
+
+def _finite(data: Tensor | np.ndarray, spec: str) -> None:
+    chunk = 1 << 16
+    for i in range(0, len(data), chunk):
+        if not np.isfinite(np.asarray(data[i:i + chunk])).all():
+            raise InputError(f"{spec}: contains NaN or infinite values")
+
+
+def _load_array(path: Path) -> Samples:
+    labels = None
+    try:
+        if path.suffix == ".npy":
+            data = np.load(path, mmap_mode="r", allow_pickle=False)
+        else:
+            with np.load(path, allow_pickle=False) as archive:
+                keys = list(archive.keys())
+                key = "x" if "x" in keys else keys[0] if len(keys) == 1 else None
+                if key is None:
+                    raise InputError(f"{path}: an .npz needs one array, or arrays named x (and y for labels); "
+                                     f"found {', '.join(keys)}")
+                data = archive[key]
+                labels = torch.as_tensor(archive["y"]).long() if "y" in keys else None
+    except (ValueError, OSError) as err:
+        raise InputError(f"{path}: not a readable NumPy array ({err})") from None
+    if data.ndim not in (2, 4) or len(data) == 0:
+        raise InputError(f"{path}: expected vectors (n, d) or images (n, C, H, W), got shape {data.shape}")
+    if not np.issubdtype(data.dtype, np.number):
+        raise InputError(f"{path}: expected numbers, got dtype {data.dtype}")
+    _finite(data, str(path))
+    if data.dtype != np.float32:
+        data = np.asarray(data, dtype=np.float32)
+    return Samples(data if isinstance(data, np.memmap) else torch.from_numpy(np.ascontiguousarray(data)),
+                   labels, name=str(path))
+
+
+def _load_digits(arg: str, spec: str) -> Samples:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 8.0 - 1.0  # 0..16 -> [-1, 1]
+    labels = torch.as_tensor(digits.target).long()
+    if arg:
+        if not (arg.isdigit() and int(arg) < 10):
+            raise InputError(f"{spec}: the digit class must be 0-9")
+        keep = labels == int(arg)
+        images, labels = images[keep], labels[keep]
+    return Samples(images, labels, [str(k) for k in range(10)], spec)
+
+
+def read_image(path: Path, channels: int = 3) -> Tensor:
+    """An image file as a float tensor (C, H, W) in [0, 1]: 16-bit and 32-bit gray scaled by their
+    range, palette and CMYK images converted, alpha composited on white."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode.startswith("I") or img.mode == "F":  # 16/32-bit integer or float gray
+                arr = np.asarray(img, dtype=np.float64)
+                peak = 1.0 if img.mode == "F" else 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+                gray = torch.as_tensor(arr / peak, dtype=torch.float32).clamp(0, 1)[None]
+                return gray.expand(channels, -1, -1).clone()
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(background, rgba)
+            img = img.convert("L" if channels == 1 else "RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise InputError(f"{path}: not a readable image ({err})") from None
+    return v2.functional.to_dtype(v2.functional.pil_to_tensor(img), torch.float32, scale=True)
+
+
+def is_gray(path: Path) -> bool:
+    """Whether the image file has a single channel (without decoding its pixels)."""
+    try:
+        with Image.open(path) as img:
+            return img.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+    except (UnidentifiedImageError, OSError):
+        return False
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Image files under ``folder``, recursively, sorted; other files are ignored."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def resize_crop(image: Tensor, size: int) -> Tensor:
+    """Resize the short side to ``size`` (antialiased) and center-crop to a square."""
+    image = v2.functional.resize(image, size, antialias=True)
+    return v2.functional.center_crop(image, [size, size])
+
+
+def _load_folder(folder: Path, size: int, channels: int | None) -> Samples:
+    files = image_files(folder)
+    if not files:
+        raise InputError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    if channels is None:
+        channels = 1 if all(is_gray(p) for p in files) else 3
+    images = torch.stack([resize_crop(read_image(p, channels), size) for p in files]) * 2 - 1
+    class_of = [p.relative_to(folder).parts[0] if len(p.relative_to(folder).parts) > 1 else "" for p in files]
+    classes = sorted(set(class_of))
+    labels = None
+    if len(classes) > 1 and "" not in classes:
+        labels = torch.tensor([classes.index(c) for c in class_of])
+    return Samples(images.clamp(-1, 1), labels, classes if labels is not None else None, str(folder))
+
+
+def _photo_patches(size: int, seed: int) -> Tensor:
+    """Non-overlapping patches of the color photos in ``skimage.data``, in [-1, 1], shuffled."""
+    import skimage.data
+
+    patches = []
+    for name in PHOTOS:
+        img = torch.as_tensor(getattr(skimage.data, name)()).permute(2, 0, 1)[:3]
+        img = v2.functional.to_dtype(img, torch.float32, scale=True)
+        scale = 4 * size / min(img.shape[1:])  # about 4 patches across the short side at least
+        if scale < 1:
+            img = v2.functional.resize(img, [round(img.shape[1] * scale), round(img.shape[2] * scale)],
+                                       antialias=True)
+        tiles = img.unfold(1, size, size).unfold(2, size, size)  # C, nh, nw, size, size
+        patches.append(tiles.permute(1, 2, 0, 3, 4).reshape(-1, 3, size, size))
+    data = torch.cat(patches) * 2 - 1
+    return data[torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))]
+
+
+def toy_2d(name: str, n: int, seed: int = 0) -> Tensor:
+    """Samples (n, 2) of a 2-D toy distribution: ``gaussians``, ``rings`` or ``checkerboard``."""
+    g = torch.Generator().manual_seed(seed)
+    if name == "gaussians":
+        angle = torch.randint(8, (n,), generator=g) * (2 * math.pi / 8)
+        centers = 2.0 * torch.stack([angle.cos(), angle.sin()], 1)
+        return centers + 0.2 * torch.randn(n, 2, generator=g)
+    if name == "rings":
+        radius = (torch.randint(3, (n,), generator=g) + 1).float() * 0.75
+        angle = torch.rand(n, generator=g) * 2 * math.pi
+        ring = radius[:, None] * torch.stack([angle.cos(), angle.sin()], 1)
+        return ring + 0.05 * torch.randn(n, 2, generator=g)
+    if name == "checkerboard":
+        x = torch.rand(n, generator=g) * 4 - 2
+        y = torch.rand(n, generator=g) - (torch.randint(2, (n,), generator=g) * 2).float() + 1
+        y = y + torch.floor(x) % 2
+        return torch.stack([x, y], 1)
+    raise InputError(f"unknown toy {name!r}; choose one of {', '.join(TOYS)}")

@@ -1,0 +1,202 @@
+"""Lipschitz regularizers for critics: clip, gp, lp, sn, maxgp, maxal.
+
+Every regularizer has the same small interface, used by the W1 estimator and the GAN engine:
+``prepare(critic)`` once before training (spectral norm rewires the layers), ``penalty(critic,
+real, fake)`` added to the critic loss, and ``after_step(critic)`` after each optimizer step
+(weight clipping, the MaxAL multiplier update). They are ``nn.Module``s so that their state
+(the MaxAL multiplier, the worst-point buffer) travels in ``state_dict``.
+
+Notation (ALGORITHMS.md section 2): s_i = ||grad_x f(x_hat_i)||_2 at interpolates
+x_hat = a x_r + (1 - a) x_g, a ~ U[0, 1] per pair; k is the target Lipschitz constant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+METHODS = ("clip", "gp", "lp", "sn", "maxgp", "maxal")
+
+
+def interpolates(real: Tensor, fake: Tensor) -> Tensor:
+    """Points on the segments between paired samples, one uniform weight per pair."""
+    n = min(len(real), len(fake))
+    real, fake = real[:n], fake[:n]
+    a = torch.rand((n,) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    return a * real + (1 - a) * fake
+
+
+def gradient_norms(critic: nn.Module, x: Tensor, create_graph: bool = True) -> Tensor:
+    """Per-sample ||grad_x f(x_i)||_2 over all input dimensions of sample i."""
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=create_graph)
+    return grad.flatten(1).norm(dim=1)
+
+
+class Regularizer(nn.Module):
+    """No penalty and no hook; the base of every regularizer."""
+
+    def __init__(self, k: float = 1.0) -> None:
+        super().__init__()
+        self.k = k
+        self.last_slope = float("nan")  # batch max of s_i at the last penalty, for logging
+
+    def prepare(self, critic: nn.Module) -> nn.Module:
+        """Adapt the critic before training; returns it."""
+        return critic
+
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        """The term added to the critic loss (which the critic minimizes)."""
+        return real.new_zeros(())
+
+    def after_step(self, critic: nn.Module) -> None:
+        """Called after each critic optimizer step."""
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.hyperparameters().items())
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"k": self.k}
+
+
+class WeightClip(Regularizer):
+    """Clamp every critic weight to [-c, c] after each step (WGAN, arXiv 1701.07875)."""
+
+    def __init__(self, c: float = 0.01) -> None:
+        super().__init__()
+        self.c = c
+
+    @torch.no_grad()
+    def after_step(self, critic: nn.Module) -> None:
+        for p in critic.parameters():
+            p.clamp_(-self.c, self.c)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"c": self.c}
+
+
+class SpectralNorm(Regularizer):
+    """Spectral normalization of every linear and conv weight (arXiv 1802.05957)."""
+
+    def prepare(self, critic: nn.Module) -> nn.Module:
+        for module in list(critic.modules()):
+            if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+                nn.utils.parametrizations.spectral_norm(module)
+        return critic
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {}
+
+
+class GradientPenalty(Regularizer):
+    """rho mean_i (s_i - k)^2 (WGAN-GP, arXiv 1704.00028), or with ``one_sided`` only the part
+    above k, rho mean_i max(0, s_i - k)^2 (WGAN-LP, arXiv 1709.08894)."""
+
+    def __init__(self, rho: float = 10.0, k: float = 1.0, one_sided: bool = False) -> None:
+        super().__init__(k)
+        self.rho, self.one_sided = rho, one_sided
+
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        s = gradient_norms(critic, interpolates(real, fake))
+        self.last_slope = s.detach().max().item()
+        excess = (s - self.k).clamp(min=0) if self.one_sided else s - self.k
+        return self.rho * excess.square().mean()
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"rho": self.rho, "k": self.k}
+
+
+class _MaxSlope(Regularizer):
+    """Shared by MaxGP and MaxAL: the batch maximum of s_i, with an optional buffer that carries
+    the ``buffer`` interpolates of largest slope into the next batch (arXiv 1904.01184)."""
+
+    def __init__(self, rho: float, k: float, buffer: int) -> None:
+        super().__init__(k)
+        self.rho, self.buffer = rho, buffer
+        self.worst: Tensor | None = None
+
+    def max_slope(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        x = interpolates(real, fake)
+        if self.worst is not None and self.worst.shape[1:] == x.shape[1:]:
+            x = torch.cat([x, self.worst.to(x)])
+        s = gradient_norms(critic, x)
+        if self.buffer:
+            self.worst = x[s.detach().topk(min(self.buffer, len(s))).indices].detach()
+        smax = s.max()
+        self.last_slope = smax.item()
+        return smax
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"worst": self.worst}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.worst = state["worst"]
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"rho": self.rho, "k": self.k, "buffer": self.buffer}
+
+
+class MaxGP(_MaxSlope):
+    """rho (max_i s_i - k)^2: two-sided, on the batch maximum (arXiv 1904.01184).
+
+    It settles near K = k + W / (2 rho), so estimates must be divided by the measured K."""
+
+    def __init__(self, rho: float = 10.0, k: float = 1.0, buffer: int = 0) -> None:
+        super().__init__(rho, k, buffer)
+
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        return self.rho * (self.max_slope(critic, real, fake) - self.k).square()
+
+
+class MaxAL(_MaxSlope):
+    """Augmented Lagrangian on c = max_i s_i - k (arXiv 1904.01184): rho c^2 + lam c.
+
+    The multiplier lam is not a parameter: after every critic step lam <- lam + eta c. At the
+    fixed point K = k exactly and lam equals the W1 estimate, so W1 is read off as E_P f - E_Q f.
+    Near equilibrium c ~ (W - lam) / (2 rho), so lam approaches W with a time constant of
+    2 rho / eta steps whatever the data's scale; the default eta = rho / 10 (20 steps) lets the
+    critic keep up, where the classic eta = 2 rho (one step) makes lam oscillate.
+    With ``inequality`` the constraint is K <= k: s = min(c + lam / (2 rho), 0), penalty
+    rho (c - s)^2 + lam (c - s), and lam <- max(lam + eta c, 0).
+    """
+
+    def __init__(self, rho: float = 10.0, k: float = 1.0, eta: float | None = None,
+                 inequality: bool = False, buffer: int = 0) -> None:
+        super().__init__(rho, k, buffer)
+        self.eta = rho / 10 if eta is None else eta
+        self.inequality = inequality
+        self.register_buffer("multiplier", torch.zeros(()))
+        self._constraint: Tensor | None = None
+
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        c = self.max_slope(critic, real, fake) - self.k
+        self._constraint = c.detach()
+        lam = self.multiplier.to(c)
+        if self.inequality:
+            c = c - torch.clamp(c + lam / (2 * self.rho), max=0.0)
+        return self.rho * c.square() + lam * c
+
+    @torch.no_grad()
+    def after_step(self, critic: nn.Module) -> None:
+        if self._constraint is None:
+            return
+        self.multiplier += self.eta * self._constraint.to(self.multiplier)
+        if self.inequality:
+            self.multiplier.clamp_(min=0.0)
+        self._constraint = None
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "eta": self.eta, "inequality": self.inequality}
+
+
+def make_regularizer(name: str, **kwargs: Any) -> Regularizer:
+    """A regularizer by name (one of ``METHODS``), with its keyword hyperparameters."""
+    factories = {"clip": WeightClip, "gp": GradientPenalty,
+                 "lp": lambda **kw: GradientPenalty(one_sided=True, **kw),
+                 "sn": SpectralNorm, "maxgp": MaxGP, "maxal": MaxAL}
+    if name not in factories:
+        raise ValueError(f"unknown Lipschitz regularizer {name!r}; choose one of {', '.join(METHODS)}")
+    return factories[name](**kwargs)

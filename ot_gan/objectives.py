@@ -1,0 +1,63 @@
+"""GAN objectives by name: the Lipschitz GAN family and two baselines.
+
+Zhou et al., "Lipschitz Generative Adversarial Nets", arXiv 1902.05687 (ALGORITHMS.md
+section 3). The critic minimizes E phi(f(x_g)) + E varphi(f(x_r)); the generator minimizes
+E psi(f(G(z))). With a Lipschitz critic, phi' > 0, varphi' < 0, both convex and
+phi'(a) + varphi'(a) = 0 somewhere, the critic's gradient at every fake sample points toward
+real ones. ``lsgan`` and ``hinge`` are baselines that are not LGAN objectives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Fn = Callable[[Tensor], Tensor]
+
+
+def _neg(x: Tensor) -> Tensor:
+    return -x
+
+
+@dataclass(frozen=True)
+class Objective:
+    """phi (on fakes), varphi (on reals) and psi (the generator's) of one GAN objective."""
+
+    name: str
+    phi: Fn
+    varphi: Fn
+    psi: Fn = _neg
+    lipschitz_gan: bool = True
+
+    def critic_loss(self, f_real: Tensor, f_fake: Tensor) -> Tensor:
+        """E varphi(f(x_r)) + E phi(f(x_g)), minimized by the critic."""
+        return self.varphi(f_real).mean() + self.phi(f_fake).mean()
+
+    def generator_loss(self, f_fake: Tensor) -> Tensor:
+        """E psi(f(G(z))), minimized by the generator."""
+        return self.psi(f_fake).mean()
+
+
+OBJECTIVES: dict[str, Objective] = {
+    o.name: o
+    for o in [
+        Objective("wgan", phi=lambda x: x, varphi=_neg),
+        Objective("log_sigmoid", phi=F.softplus, varphi=lambda x: F.softplus(-x)),
+        Objective("sqrt", phi=lambda x: x + torch.sqrt(x * x + 1), varphi=lambda x: -x + torch.sqrt(x * x + 1)),
+        Objective("exp", phi=torch.exp, varphi=lambda x: torch.exp(-x)),
+        Objective("lsgan", phi=lambda x: (x + 1).square(), varphi=lambda x: (x - 1).square(),
+                  psi=lambda x: (x - 1).square(), lipschitz_gan=False),
+        Objective("hinge", phi=lambda x: F.relu(1 + x), varphi=lambda x: F.relu(1 - x), lipschitz_gan=False),
+    ]
+}
+
+
+def get_objective(name: str) -> Objective:
+    """The objective called ``name`` (one of ``OBJECTIVES``)."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[name]

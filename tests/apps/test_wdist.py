@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import ot
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from ot_gan.apps.cli import cli
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_exact_json_matches_pot(tmp_path):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(60, 3)), rng.normal(size=(50, 3)) + 1
+    np.save(tmp_path / "a.npy", a)
+    np.savez(tmp_path / "b.npz", b)
+    code, out, _ = run("wdist", tmp_path / "a.npy", tmp_path / "b.npz", "--method", "exact", "--json")
+    assert code == 0
+    r = json.loads(out)
+    expected = ot.emd2(ot.unif(60), ot.unif(50), ot.dist(a.astype(np.float32), b.astype(np.float32), metric="euclidean"))
+    assert r["distance"] == pytest.approx(expected, rel=1e-6)
+    assert (r["n_a"], r["n_b"], r["dim"], r["method"]) == (60, 50, 3, "exact")
+
+
+def test_critic_run_prints_a_table_and_json():
+    code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "60", "--quiet")
+    assert code == 0
+    assert "maxal" in out and "exact (POT)" in out and "held-out [95% CI]" in out
+    code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "60", "--quiet", "--json", "--seed", "3")
+    r = json.loads(out)
+    for key in ("distance", "ci95", "lipschitz", "method", "n_a", "n_b", "dim", "seconds", "heldout", "exact"):
+        assert key in r
+    assert r["n_a"] == 400 and r["dim"] == 2 and len(r["ci95"]) == 2 and r["config"]["seed"] == 3
+
+
+def test_config_file_sets_defaults_and_flags_override(tmp_path):
+    (tmp_path / "c.yaml").write_text("method: sliced\nseed: 4\n")
+    code, out, _ = run("wdist", "gaussians:200", "rings:200", "--config", tmp_path / "c.yaml", "--json")
+    assert code == 0 and json.loads(out)["method"] == "sliced" and json.loads(out)["config"]["seed"] == 4
+    code, out, _ = run("wdist", "gaussians:200", "rings:200", "--config", tmp_path / "c.yaml", "--json",
+                       "--method", "exact")
+    assert json.loads(out)["method"] == "exact"
+
+
+def test_image_folders(tmp_path):
+    rng = np.random.default_rng(0)
+    for side, color in (("a", False), ("b", True)):
+        (tmp_path / side).mkdir()
+        for i in range(6):
+            shape = (20, 20, 3) if color else (20, 20)
+            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(tmp_path / side / f"{i}.png")
+    code, out, _ = run("wdist", tmp_path / "a", tmp_path / "b", "--method", "exact", "--size", "8", "--json")
+    assert code == 0 and json.loads(out)["dim"] == 3 * 8 * 8  # gray widened to RGB
+
+
+@pytest.fixture
+def bad_inputs(tmp_path):
+    (tmp_path / "empty").mkdir()
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(mixed / "ok.png")
+    (mixed / "fake.png").write_text("hello")
+    np.save(tmp_path / "w3.npy", np.zeros((10, 3)))
+    np.save(tmp_path / "w4.npy", np.zeros((10, 4)))
+    np.save(tmp_path / "nan.npy", np.full((10, 3), np.nan))
+    np.save(tmp_path / "big.npy", np.zeros((8100, 2)))
+    (tmp_path / "bad.yaml").write_text("methd: exact\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("args,message", [
+    (["nowhere", "digits"], "no such file or folder"),
+    (["{t}/empty", "digits"], "no images found"),
+    (["{t}/mixed", "digits"], "not a readable image"),
+    (["{t}/w3.npy", "{t}/w4.npy"], "different sample shapes"),
+    (["{t}/nan.npy", "{t}/w3.npy"], "NaN"),
+    (["{t}/big.npy", "{t}/big.npy", "--method", "exact"], "use --method maxal"),
+    (["digits", "digits", "--config", "{t}/bad.yaml"], "unknown keys methd"),
+])
+def test_bad_input_is_one_line_and_exit_2(bad_inputs, args, message):
+    code, out, err = run("wdist", *[a.format(t=bad_inputs) for a in args])
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_unknown_method_is_a_usage_error():
+    code, _, err = run("wdist", "digits", "digits", "--method", "emd")
+    assert code == 2 and "Invalid value for '--method'" in err
+
+
+def test_help_explains():
+    code, out, _ = run("wdist", "--help")
+    assert code == 0 and "Wasserstein-1" in out and "--method" in out and "Examples" in out

@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ot_gan.data import load_source, read_image, toy_2d
+from ot_gan.errors import InputError
+
+
+def save(path, array, mode=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode).save(path)
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    """Gray, RGB, RGBA, palette, 16-bit and TIFF images of different sizes and aspect ratios."""
+    rng = np.random.default_rng(0)
+    save(tmp_path / "a" / "gray.png", rng.integers(0, 256, (20, 30), dtype=np.uint8))
+    save(tmp_path / "a" / "rgb.jpg", rng.integers(0, 256, (40, 24, 3), dtype=np.uint8))
+    save(tmp_path / "b" / "rgba.png", np.dstack([np.zeros((16, 16, 3), np.uint8), np.zeros((16, 16), np.uint8)]))
+    Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).convert("P").save(tmp_path / "b" / "pal.bmp")
+    save(tmp_path / "b" / "deep.png", np.full((10, 10), 65535, dtype=np.uint16))
+    save(tmp_path / "b" / "scan.tif", rng.integers(0, 256, (9, 14, 3), dtype=np.uint8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def test_folder_of_mixed_images(mixed_folder):
+    s = load_source(str(mixed_folder), size=8)
+    assert s.data.shape == (6, 3, 8, 8) and s.data.dtype == torch.float32
+    assert s.data.min() >= -1 and s.data.max() <= 1
+    assert s.classes == ["a", "b"] and s.labels.tolist() == [0, 0, 1, 1, 1, 1]
+    names = sorted(p.name for p in (mixed_folder / "b").iterdir())
+    by_name = dict(zip(names, s.data[2:]))
+    assert torch.allclose(by_name["deep.png"], torch.ones(3, 8, 8))  # 16-bit white stays white
+    assert torch.allclose(by_name["rgba.png"], torch.ones(3, 8, 8))  # transparent -> white
+
+
+def test_gray_folder_stays_gray(tmp_path):
+    for i in range(3):
+        save(tmp_path / f"{i}.png", np.full((8, 8), 255 * (i % 2), np.uint8))
+    s = load_source(str(tmp_path), size=4)
+    assert s.data.shape == (3, 1, 4, 4) and s.labels is None
+    assert s.data[1].eq(1).all() and s.data[0].eq(-1).all()
+
+
+def test_unreadable_image_is_a_clear_error(tmp_path):
+    save(tmp_path / "ok.png", np.zeros((8, 8), np.uint8))
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="broken.png: not a readable image"):
+        load_source(str(tmp_path))
+    with pytest.raises(InputError):
+        read_image(tmp_path / "broken.png")
+
+
+def test_arrays(tmp_path):
+    x = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float64)
+    np.save(tmp_path / "x.npy", x)
+    s = load_source(str(tmp_path / "x.npy"))
+    values = np.asarray(s.data)
+    assert values.dtype == np.float32 and np.allclose(values, x, atol=1e-6)
+    np.savez(tmp_path / "xy.npz", x=x, y=np.arange(50) % 3)
+    s = load_source(str(tmp_path / "xy.npz"))
+    assert s.labels.tolist()[:4] == [0, 1, 2, 0]
+    train, held = s.split(0.2, seed=1)
+    assert len(train) == 40 and len(held) == 10
+    again, _ = s.split(0.2, seed=1)
+    assert torch.equal(train.data, again.data)
+    both = torch.cat([train.data, held.data])
+    assert torch.equal(both[both[:, 0].argsort()], torch.as_tensor(x, dtype=torch.float32)[x[:, 0].argsort()])
+
+
+@pytest.mark.parametrize("content,message", [
+    (np.array([[1.0, np.nan]]), "NaN"), (np.zeros(5), "expected vectors"), (np.array([["a", "b"]]), "numbers")])
+def test_bad_arrays(tmp_path, content, message):
+    np.save(tmp_path / "bad.npy", content)
+    with pytest.raises(InputError, match=message):
+        load_source(str(tmp_path / "bad.npy"))
+
+
+def test_builtins():
+    digits = load_source("digits")
+    assert digits.data.shape == (1797, 1, 8, 8) and digits.data.min() == -1 and digits.data.max() == 1
+    three = load_source("digits:3")
+    assert len(three) == 183 and (three.labels == 3).all()
+    photos = load_source("photos", size=16)
+    assert photos.data.shape[1:] == (3, 16, 16) and len(photos) > 100
+    assert photos.data.std(dim=(0, 2, 3)).min() > 0.1  # color, not flat
+    for toy in ("gaussians", "rings", "checkerboard"):
+        pts = load_source(f"{toy}:500").data
+        assert pts.shape == (500, 2) and torch.isfinite(pts).all()
+    assert torch.equal(toy_2d("rings", 10, seed=3), toy_2d("rings", 10, seed=3))
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("missing_dir/", "no such file or folder"), ("digits:12", "0-9"), ("rings:abc", "positive integer"),
+    ("nothing.npy", "no such file")])
+def test_bad_specs(spec, message):
+    with pytest.raises(InputError, match=message):
+        load_source(spec)
+
+
+def test_empty_folder(tmp_path):
+    with pytest.raises(InputError, match="no images found"):
+        load_source(str(tmp_path))

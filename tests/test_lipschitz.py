@@ -1,0 +1,112 @@
+import pytest
+import torch
+from torch import nn
+
+from ot_gan.lipschitz import (MaxAL, MaxGP, gradient_norms, interpolates, make_regularizer)
+
+
+class Linear(nn.Module):
+    """f(x) = w . x with a known Lipschitz constant ||w||."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(torch.as_tensor(w, dtype=torch.float32))
+
+    def forward(self, x):
+        return x.flatten(1) @ self.w
+
+
+def batches(n=64, d=3):
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(n, d, generator=g), torch.randn(n, d, generator=g) + 1
+
+
+def test_gradient_norms_and_interpolates():
+    f = Linear([3.0, 4.0, 0.0])
+    real, fake = batches()
+    x = interpolates(real, fake)
+    assert x.shape == real.shape
+    a = (x - fake) / (real - fake)  # each row lies on its segment, one weight per row
+    assert torch.allclose(a, a[:, :1].expand_as(a), atol=1e-4) and (a >= 0).all() and (a <= 1).all()
+    torch.testing.assert_close(gradient_norms(f, x), torch.full((64,), 5.0))
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("gp", 10 * (5 - 1) ** 2), ("lp", 10 * (5 - 1) ** 2), ("maxgp", 10 * (5 - 1) ** 2), ("maxal", 10 * (5 - 1) ** 2)])
+def test_penalties_on_a_linear_critic(name, expected):
+    reg = make_regularizer(name)
+    real, fake = batches()
+    assert reg.penalty(Linear([3.0, 4.0, 0.0]), real, fake).item() == pytest.approx(expected)
+    assert reg.last_slope == pytest.approx(5.0)
+
+
+def test_one_sided_lp_does_not_penalize_small_slopes():
+    real, fake = batches()
+    f = Linear([0.3, 0.4, 0.0])  # K = 0.5
+    assert make_regularizer("lp").penalty(f, real, fake).item() == 0.0
+    assert make_regularizer("gp").penalty(f, real, fake).item() == pytest.approx(10 * 0.25)
+
+
+def test_clip_clamps_after_step_and_sn_normalizes():
+    f = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
+    make_regularizer("clip", c=0.01).after_step(f)
+    assert all(p.abs().max() <= 0.01 for p in f.parameters())
+
+    g = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
+    with torch.no_grad():
+        g[0].weight.mul_(100)
+    g = make_regularizer("sn").prepare(g)
+    for _ in range(20):  # power iteration converges in training mode
+        g(torch.randn(4, 3))
+    sigma = torch.linalg.matrix_norm(g[0].weight.detach(), ord=2)
+    assert sigma.item() == pytest.approx(1.0, rel=1e-3)
+
+
+def test_maxal_multiplier_update_and_state_dict():
+    real, fake = batches()
+    f = Linear([3.0, 4.0, 0.0])  # c = 5 - 1 = 4
+    reg = MaxAL(rho=2.0, eta=0.5)
+    reg.penalty(f, real, fake)
+    reg.after_step(f)
+    assert reg.multiplier.item() == pytest.approx(2.0)  # 0 + 0.5 * 4
+    assert reg.penalty(f, real, fake).item() == pytest.approx(2 * 16 + 2 * 4)
+    restored = MaxAL(rho=2.0, eta=0.5)
+    restored.load_state_dict(reg.state_dict())
+    assert restored.multiplier.item() == pytest.approx(2.0)
+
+
+def test_maxal_inequality_variant():
+    real, fake = batches()
+    small = Linear([0.3, 0.4, 0.0])  # K = 0.5 < 1: the constraint holds
+    reg = MaxAL(rho=2.0, eta=1.0, inequality=True)
+    reg.multiplier.fill_(1.0)
+    p = reg.penalty(small, real, fake)
+    # s = min(c + lam/(2 rho), 0) = min(-0.5 + 0.25, 0) = -0.25; c - s = -0.25
+    assert p.item() == pytest.approx(2 * 0.0625 + 1.0 * -0.25)
+    assert torch.autograd.grad(p, small.w)[0].abs().max() == 0  # inactive: no gradient
+    reg.after_step(small)
+    assert reg.multiplier.item() == pytest.approx(0.5)
+    for _ in range(3):
+        reg.penalty(small, real, fake)
+        reg.after_step(small)
+    assert reg.multiplier.item() == 0.0  # clamped at zero
+
+
+def test_worst_point_buffer_is_carried_and_saved():
+    real, fake = batches()
+    reg = MaxGP(buffer=5)
+    f = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1))
+    reg.penalty(f, real, fake)
+    worst = reg.worst.clone()
+    assert worst.shape == (5, 3)
+    s = gradient_norms(f, worst, create_graph=False)
+    assert s.min() >= reg.last_slope - 1e-5 - (s.max() - s.min())  # the top slopes of the batch
+    assert s.max().item() == pytest.approx(reg.last_slope, rel=1e-5)
+    copy = MaxGP(buffer=5)
+    copy.load_state_dict(reg.state_dict())
+    assert torch.equal(copy.worst, worst)
+
+
+def test_unknown_regularizer():
+    with pytest.raises(ValueError, match="choose one of"):
+        make_regularizer("wc")

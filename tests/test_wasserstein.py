@@ -1,0 +1,101 @@
+"""Accuracy of the W1 estimators against exact OT and closed forms (fixed seeds, small critics)."""
+
+import math
+
+import numpy as np
+import ot
+import pytest
+import torch
+
+from ot_gan import CriticEstimator, wasserstein1
+from ot_gan.data import toy_2d
+from ot_gan.errors import InputError
+from ot_gan.wasserstein import exact_w1
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+def translated_gaussians(d: int, n: int, shift: float = 2.0, seed: int = 0):
+    """N(0, I) against N(v, I): W1 = ||v||."""
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(d, generator=g)
+    v = shift * v / v.norm()
+    return torch.randn(n, d, generator=g), torch.randn(n, d, generator=g) + v
+
+
+def test_exact_is_pot_emd2_with_euclidean_cost():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(120, 5)), rng.normal(size=(90, 5)) + 0.5
+    expected = ot.emd2(ot.unif(120), ot.unif(90), ot.dist(x, y, metric="euclidean"))
+    assert wasserstein1(x, y, method="exact").distance == pytest.approx(expected, rel=1e-9)
+
+
+def test_exact_refuses_sets_too_large_and_points_to_maxal():
+    x = np.zeros((300, 2))
+    with pytest.raises(InputError, match="maxal"):
+        exact_w1(x, x, max_entries=300 * 299)
+
+
+def test_sinkhorn_and_sliced_bracket():
+    x, y = toy_2d("gaussians", 400, 0), toy_2d("rings", 400, 1)
+    exact = wasserstein1(x, y, method="exact").distance
+    sinkhorn = wasserstein1(x, y, method="sinkhorn").distance
+    assert exact <= sinkhorn <= 1.05 * exact
+    assert wasserstein1(x, y, method="sliced").distance < exact
+
+
+def test_maxal_matches_exact_on_a_2d_mixture():
+    """8 Gaussians against a checkerboard, 2000 points each: within 3% of exact OT."""
+    x, y = toy_2d("checkerboard", 2000, 0), toy_2d("gaussians", 2000, 1)
+    exact = exact_w1(x, y)
+    r = wasserstein1(x, y, steps=3000)
+    assert r.distance == pytest.approx(exact, rel=0.03)
+    assert r.lipschitz == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.parametrize("d", [2, 16, 64])
+def test_maxal_recovers_a_translation(d):
+    """W1(N(0, I), N(v, I)) = ||v|| = 2: within 5%, with K within 2% of 1."""
+    x, y = translated_gaussians(d, 4000)
+    r = wasserstein1(x, y, steps=3000)
+    assert r.distance == pytest.approx(2.0, rel=0.05)
+    assert r.lipschitz == pytest.approx(1.0, abs=0.02)
+    lo, hi = r.ci95
+    assert lo <= r.heldout <= hi and hi - lo < 0.5
+    assert r.heldout == pytest.approx(2.0, rel=0.1)
+
+
+def test_fitted_critic_generalizes_to_fresh_samples():
+    x, y = translated_gaussians(8, 3000)
+    est = CriticEstimator("maxal", steps=2000).fit(x, y)
+    fx, fy = translated_gaussians(8, 20000, seed=0)  # same shift; rows past 3000 are unseen
+    assert est.distance(fx[3000:], fy[3000:]) == pytest.approx(2.0, rel=0.05)
+    assert est.critic is not None and est.result_.steps >= 1000
+
+
+def test_maxgp_is_divided_by_its_lipschitz_constant():
+    """MaxGP settles above K = 1 (near 1 + W / (2 rho)); dividing by K recovers W1."""
+    x, y = translated_gaussians(2, 3000)
+    r = wasserstein1(x, y, method="maxgp", rho=2.0, steps=2000)
+    assert r.lipschitz > 1.2
+    assert r.details["divided_by_K"]
+    assert r.distance == pytest.approx(2.0, rel=0.05)
+
+
+@pytest.mark.parametrize("x,y,message", [
+    (np.zeros((10, 3)), np.zeros((10, 4)), "different sample shapes"),
+    (np.full((10, 2), np.nan), np.zeros((10, 2)), "NaN"),
+    (np.zeros(10), np.zeros(10), "expected an array of samples")])
+def test_bad_input(x, y, message):
+    with pytest.raises(InputError, match=message):
+        wasserstein1(x, y, method="exact")
+    with pytest.raises(InputError):
+        wasserstein1(x, y, steps=1)
+
+
+def test_unknown_method():
+    with pytest.raises(InputError, match="choose one of"):
+        wasserstein1(np.zeros((3, 2)), np.zeros((3, 2)), method="emd")
