@@ -84,7 +84,7 @@ def format_table(r: dict[str, Any]) -> str:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
-    if r["exact"] is not None and r["method"] in CRITIC_METHODS:
+    if r["exact"] is not None and r["method"] in CRITIC_METHODS and r["dim"] > 8:
         lines += ["", *textwrap.wrap("exact = the plug-in W1 of the two sets; in high dimension it is biased "
                                      "upward, and the held-out estimate (a lower bound of the population W1) "
                                      "is the safer figure.", 100)]
