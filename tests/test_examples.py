@@ -18,10 +18,3 @@ def test_example_runs_fast(script, tmp_path):
     assert done.returncode == 0, done.stderr
     assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
 
-
-def test_adashift_example_separates_adam_from_adashift():
-    sys.path.insert(0, str(ROOT))
-    from examples.adashift_counterexample import SEQUENTIAL, sequential
-
-    assert sequential(SEQUENTIAL["Adam"], 3000)[-1] > 0.8
-    assert sequential(SEQUENTIAL["AdaShift (n 10)"], 3000)[-1] < -0.8

@@ -5,29 +5,15 @@ import pytest
 import torch
 from torch import nn
 
+from examples.adashift_counterexample import SEQUENTIAL, sequential
 from ot_gan import AdaShift
 from ot_gan.optim import REDUCES
 
 
-def sequential_counterexample(make_optimizer, steps: int) -> float:
-    """ALGORITHMS.md section 4: f_t = 1010 theta every 101st step, -10 theta otherwise."""
-    theta = torch.zeros(1, requires_grad=True)
-    opt = make_optimizer([theta])
-    for t in range(1, steps + 1):
-        theta.grad = torch.tensor([1010.0 if t % 101 == 1 else -10.0])
-        for group in opt.param_groups:
-            group["lr"] = 1.0 / math.sqrt(t)
-        opt.step()
-        with torch.no_grad():
-            theta.clamp_(-1.0, 1.0)
-    return theta.item()
-
-
 def test_sequential_counterexample_adashift_converges_where_adam_does_not():
-    steps = 5000
-    adam = sequential_counterexample(lambda p: torch.optim.Adam(p, betas=(0.9, 0.99), eps=1e-12), steps)
-    shift = sequential_counterexample(
-        lambda p: AdaShift(p, betas=(0.9, 0.99), keep_num=10, eps=1e-12), steps)
+    """ALGORITHMS.md section 4: f_t = 1010 theta every 101st step, -10 theta otherwise."""
+    adam = sequential(SEQUENTIAL["Adam"], 5000)[-1]
+    shift = sequential(SEQUENTIAL["AdaShift (n 10)"], 5000)[-1]
     assert adam > 0.8, adam
     assert shift < -0.8, shift
 
