@@ -206,7 +206,7 @@ def _photo_patches(size: int, seed: int) -> Tensor:
     for name in PHOTOS:
         img = torch.as_tensor(getattr(skimage.data, name)()).permute(2, 0, 1)[:3]
         img = v2.functional.to_dtype(img, torch.float32, scale=True)
-        scale = 4 * size / min(img.shape[1:])  # about 4 patches across the short side at least
+        scale = 8 * size / min(img.shape[1:])  # about 8 patches across the short side
         if scale < 1:
             img = v2.functional.resize(img, [round(img.shape[1] * scale), round(img.shape[2] * scale)],
                                        antialias=True)

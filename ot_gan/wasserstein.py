@@ -200,7 +200,8 @@ class CriticEstimator:
                 for group in opt.param_groups:
                     group["lr"] = self.lr * (1 - (step - anneal_start) / anneal_steps)
             xb, yb = batch(x, tr_x), batch(y, tr_y)
-            gap = critic(xb).mean() - critic(yb).mean()
+            f = critic(torch.cat([xb, yb]))
+            gap = f[: len(xb)].mean() - f[len(xb):].mean()
             loss = -gap + self.regularizer.penalty(critic, xb, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -218,7 +219,7 @@ class CriticEstimator:
             settled = step % self.check_every == 0 and step >= self.min_steps and self._settled(history)
             if anneal_start is None and (settled or step == self.steps):
                 # Decay lr to 0 so that the critic, and with it K, stops jittering.
-                anneal_start, anneal_steps = step, max(self.check_every, step // 4)
+                anneal_start, anneal_steps = step, max(1, step // 4)
                 bar.total = step + anneal_steps
                 bar.refresh()
         bar.close()
