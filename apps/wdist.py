@@ -60,7 +60,7 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
     if cfg.method in CRITIC_METHODS:
         kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, holdout=cfg.holdout,
                       device=device, seed=cfg.seed, progress=progress)
-    result = wasserstein1(xa, xb, method=cfg.method, **kwargs).to_dict()
+    result = asdict(wasserstein1(xa, xb, method=cfg.method, **kwargs))
     result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None)
     if cfg.method == "exact":
         result["exact"] = result["distance"]

@@ -51,14 +51,20 @@ class Samples:
 
     def split(self, holdout: float, seed: int = 0) -> tuple[Samples, Samples]:
         """A seeded random (train, held-out) split, ``holdout`` the held-out fraction."""
-        perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
-        n_held = int(round(len(self) * holdout))
         parts = []
-        for idx in (perm[n_held:], perm[:n_held]):
+        for idx in split_indices(len(self), holdout, torch.Generator().manual_seed(seed)):
             idx = idx.sort().values.numpy()
             parts.append(Samples(torch.as_tensor(np.asarray(self.data[idx])),
                                  None if self.labels is None else self.labels[idx], self.classes, self.name))
         return parts[0], parts[1]
+
+
+def split_indices(n: int, holdout: float, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Random (train, held-out) indices of n samples, round(n * holdout) of them held out (at
+    least one sample is left for training)."""
+    perm = torch.randperm(n, generator=gen)
+    n_held = min(int(round(n * holdout)), n - 1)
+    return perm[n_held:], perm[:n_held]
 
 
 def load_source(spec: str, size: int = 32, channels: int | None = None, seed: int = 0) -> Samples:

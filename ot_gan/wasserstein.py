@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import ot
+import scipy.stats
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ot_gan.data import split_indices
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS as CRITIC_METHODS
 from ot_gan.lipschitz import Regularizer, gradient_norms, interpolates, make_regularizer
@@ -50,11 +52,6 @@ class W1Result:
     steps: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["ci95"] = list(self.ci95) if self.ci95 else None
-        return d
-
 
 def _as_float_tensor(x: Array, name: str) -> Tensor:
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
@@ -74,19 +71,23 @@ def _check_pair(x: Array, y: Array) -> tuple[Tensor, Tensor]:
     return x, y
 
 
+def _cost_matrix(x: Tensor, y: Tensor, max_entries: int, method: str) -> np.ndarray:
+    """The Euclidean cost matrix (float64), refused when it would not fit in memory."""
+    if len(x) * len(y) > max_entries:
+        gib = len(x) * len(y) * 8 / 2**30
+        raise InputError(f"{method} on {len(x)} x {len(y)} samples needs a {gib:.1f} GiB cost matrix; "
+                         f"use --method maxal (or a subsample) for sets this large")
+    return ot.dist(x.flatten(1).double().numpy(), y.flatten(1).double().numpy(), metric="euclidean")
+
+
 def exact_w1(x: Array, y: Array, max_entries: int = EXACT_MAX_ENTRIES) -> float:
     """The plug-in W1 of the two empirical measures: POT's network simplex on the Euclidean cost.
 
     ``numItermax`` is set high and POT's early-stop warning is treated as an error, since the
     default limit returns a too-large value silently."""
     x, y = _check_pair(x, y)
-    if len(x) * len(y) > max_entries:
-        gib = len(x) * len(y) * 8 / 2**30
-        raise InputError(f"exact OT on {len(x)} x {len(y)} samples needs a {gib:.1f} GiB cost matrix; "
-                         f"use --method maxal (or a subsample) for sets this large")
-    xs, ys = x.flatten(1).double().numpy(), y.flatten(1).double().numpy()
-    cost = ot.dist(xs, ys, metric="euclidean")
-    value, log = ot.emd2(ot.unif(len(xs)), ot.unif(len(ys)), cost, numItermax=2_000_000_000, log=True)
+    cost = _cost_matrix(x, y, max_entries, "exact OT")
+    value, log = ot.emd2(ot.unif(len(x)), ot.unif(len(y)), cost, numItermax=2_000_000_000, log=True)
     if log.get("warning"):
         raise RuntimeError(f"ot.emd2 did not converge: {log['warning']}")
     return float(value)
@@ -98,10 +99,7 @@ def sinkhorn_w1(x: Array, y: Array, reg: float = 0.01, max_entries: int = EXACT_
     ``reg`` is relative to the mean cost; the value is above the exact W1 and tends to it as
     reg -> 0."""
     x, y = _check_pair(x, y)
-    if len(x) * len(y) > max_entries:
-        raise InputError(f"sinkhorn on {len(x)} x {len(y)} samples needs a cost matrix too large "
-                         f"for memory; use --method maxal for sets this large")
-    cost = ot.dist(x.flatten(1).double().numpy(), y.flatten(1).double().numpy(), metric="euclidean")
+    cost = _cost_matrix(x, y, max_entries, "sinkhorn")
     plan = ot.sinkhorn(ot.unif(len(x)), ot.unif(len(y)), cost, reg * cost.mean(),
                        method="sinkhorn_log", numItermax=10_000, stopThr=1e-7)
     return float((plan * cost).sum())
@@ -114,12 +112,6 @@ def sliced_w1(x: Array, y: Array, n_projections: int = 500, seed: int = 0) -> fl
     x, y = _check_pair(x, y)
     return float(ot.sliced_wasserstein_distance(x.flatten(1).double().numpy(), y.flatten(1).double().numpy(),
                                                 n_projections=n_projections, p=1, seed=seed))
-
-
-def _split(n: int, holdout: float, gen: torch.Generator) -> tuple[Tensor, Tensor]:
-    perm = torch.randperm(n, generator=gen)
-    n_held = int(round(n * holdout)) if n >= 10 else 0
-    return perm[n_held:], perm[:n_held]
 
 
 class CriticEstimator:
@@ -179,7 +171,7 @@ class CriticEstimator:
         x, y = _check_pair(x, y)
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
-        (tr_x, ho_x), (tr_y, ho_y) = _split(len(x), self.holdout, gen), _split(len(y), self.holdout, gen)
+        (tr_x, ho_x), (tr_y, ho_y) = (split_indices(n, self.holdout, gen) for n in (len(x), len(y)))
         if self.critic is None:
             self.critic = critic_for(tuple(x.shape[1:]), width=self.width, depth=self.depth)
         critic = self.regularizer.prepare(self.critic).to(self.device)
@@ -231,7 +223,7 @@ class CriticEstimator:
         distance = (fx.mean() - fy.mean()).item() / self.scale
         heldout, ci = None, None
         if len(ho_x) and len(ho_y):
-            heldout, ci = self._heldout(fx[ho_x], fy[ho_y], gen)
+            heldout, ci = self._heldout(fx[ho_x], fy[ho_y])
         self.result_ = W1Result(
             distance=distance, method=self.method, n_a=len(x), n_b=len(y), dim=int(x[0].numel()),
             seconds=time.perf_counter() - start, heldout=heldout, ci95=ci, lipschitz=k, steps=step,
@@ -254,14 +246,12 @@ class CriticEstimator:
         return torch.cat([self.critic(data[i:i + chunk].to(self.device, torch.float32)).float().cpu()
                           for i in range(0, len(data), chunk)])
 
-    def _heldout(self, fx: Tensor, fy: Tensor, gen: torch.Generator) -> tuple[float, tuple[float, float]]:
-        """The held-out estimate and its percentile bootstrap 95% interval."""
-        est = (fx.mean() - fy.mean()).item() / self.scale
-        b = self.bootstrap
-        bx = fx[torch.randint(len(fx), (b, len(fx)), generator=gen)].mean(1)
-        by = fy[torch.randint(len(fy), (b, len(fy)), generator=gen)].mean(1)
-        lo, hi = torch.quantile((bx - by) / self.scale, torch.tensor([0.025, 0.975], dtype=bx.dtype)).tolist()
-        return est, (lo, hi)
+    def _heldout(self, fx: Tensor, fy: Tensor) -> tuple[float, tuple[float, float]]:
+        """The held-out estimate and its percentile bootstrap 95% interval (SciPy)."""
+        a, b = fx.double().numpy() / self.scale, fy.double().numpy() / self.scale
+        ci = scipy.stats.bootstrap((a, b), lambda u, v, axis: u.mean(axis) - v.mean(axis), n_resamples=self.bootstrap,
+                                   confidence_level=0.95, method="percentile", random_state=self.seed).confidence_interval
+        return float(a.mean() - b.mean()), (float(ci.low), float(ci.high))
 
     def lipschitz_constant(self, x: Array, y: Array, n: int = 16384, chunk: int = 4096) -> float:
         """max ||grad f|| over ``n`` fresh interpolates between random pairs of x and y."""

@@ -73,7 +73,6 @@ def test_fitted_critic_generalizes_to_fresh_samples():
     est = CriticEstimator("maxal", steps=2000).fit(x, y)
     fx, fy = translated_gaussians(8, 20000, seed=0)  # same shift; rows past 3000 are unseen
     assert est.distance(fx[3000:], fy[3000:]) == pytest.approx(2.0, rel=0.05)
-    assert est.critic is not None and est.result_.steps >= 1000
 
 
 def test_maxgp_is_divided_by_its_lipschitz_constant():
