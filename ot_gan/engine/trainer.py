@@ -1,0 +1,334 @@
+"""The training loop every app shares: n_critic critic steps per generator step, AdaShift, a
+learning rate constant then decaying linearly to 0, an optional EMA of the generator, and a run
+directory with metrics, sample grids and checkpoints that make a run resumable bit for bit.
+
+All randomness of a step comes from a generator seeded by (seed, step, substep), plus torch's
+global RNG whose state is checkpointed, so a stopped and resumed run ends with the same weights
+as an uninterrupted one, and N data-parallel processes see the batch one process would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torchvision.utils import save_image
+from tqdm.auto import tqdm
+
+from ot_gan.engine import distributed
+from ot_gan.engine.checkpoint import save_checkpoint
+from ot_gan.engine.rundir import RunDir, open_run
+from ot_gan.engine.task import Batch, Task
+from ot_gan.errors import InputError
+from ot_gan.optim import AdaShift
+
+
+@dataclass
+class TrainConfig:
+    """The engine's settings; each app's config extends it."""
+
+    steps: int = 10_000  # generator steps
+    batch_size: int = 64  # global batch, split over the ranks
+    n_critic: int = 1  # critic steps per generator step
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.0, 0.999)  # AdaShift
+    reduce: str = "max_mean"
+    decay_steps: int = 0  # the learning rate falls linearly to 0 over the last decay_steps steps
+    ema: float = 0.0  # decay of the generator's exponential moving average (0: none)
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500  # latest.pt
+    keep_every: int = 0  # also step_N.pt every keep_every steps (0: never)
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 1
+    bf16: bool = False  # CUDA only: bf16 autocast
+    channels_last: bool = False  # CUDA only
+    tensorboard: bool = True  # when the tensorboard package is installed
+    quiet: bool = False
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    run: Path | None
+    step: int
+    seconds: float
+    interrupted: bool
+    metrics: dict[str, float]
+
+
+def pick_device(name: str) -> torch.device:
+    """The device for ``--device auto|cpu|cuda``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available (use --device cpu)")
+    if name not in ("cpu", "cuda"):
+        raise InputError(f"--device {name}: choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+def train(make_task: Callable[[], Task], config: TrainConfig, data: dict[str, Any], out: Path,
+          overwrite: bool = False, resume: bool = False) -> TrainResult:
+    """Train the task that ``make_task`` builds on ``data`` into the run directory ``out``.
+
+    ``data`` maps names to tensors (sampled independently) or tuples of tensors (sampled with the
+    same indices, e.g. images and labels). Resumes ``out`` when it holds a run of the same app.
+    """
+    torch.set_num_threads(config.threads)
+    rank, world, device = distributed.setup(pick_device(config.device))
+    if config.batch_size % world:
+        raise InputError(f"--batch-size {config.batch_size} does not split over {world} processes")
+    torch.manual_seed(config.seed)
+    task = make_task()
+    run, checkpoint = None, None
+    if rank == 0:
+        run, checkpoint, saved = open_run(out, task.app, dataclasses.asdict(config), overwrite, resume)
+        config = dataclasses.replace(config, **{k: v for k, v in saved.items()
+                                                if k in {f.name for f in dataclasses.fields(config)}})
+    if world > 1:
+        shared = [checkpoint, config]
+        dist.broadcast_object_list(shared, src=0)
+        checkpoint, config = shared
+    trainer = Trainer(task, config, data, run, rank, world, device)
+    if checkpoint is not None:
+        trainer.load_state_dict(checkpoint)
+    return trainer.fit()
+
+
+class Trainer:
+    """Trains one Task; rank 0 writes the run directory."""
+
+    def __init__(self, task: Task, config: TrainConfig, data: dict[str, Any], run: RunDir | None,
+                 rank: int = 0, world: int = 1, device: torch.device = torch.device("cpu")) -> None:
+        self.config, self.data, self.run = config, data, run
+        self.rank, self.world, self.device = rank, world, device
+        self.cuda = device.type == "cuda"
+        self.task = task.to(device)
+        if config.channels_last and self.cuda:
+            self.task.to(memory_format=torch.channels_last)
+        distributed.broadcast_state(self.task, world, parameters=True)
+        self.optimizers = {name: AdaShift(getattr(task, name).parameters(), lr=config.lr,
+                                          betas=tuple(config.betas), reduce=config.reduce)
+                           for name in ("critic", "generator")}
+        self.schedulers = {name: LambdaLR(opt, lambda step: self.lr_factor(step))
+                           for name, opt in self.optimizers.items()}
+        self.ema = (AveragedModel(task.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+                    if config.ema else None)
+        self.step, self.seconds, self.saved_step = 0, 0.0, 0
+        self.stop_requested = False
+        self.sums: dict[str, float] = defaultdict(float)  # loss sums since the last log
+        self.unlogged = 0
+        self.last_metrics: dict[str, float] = {}
+
+    def lr_factor(self, step: int) -> float:
+        """1 until the last ``decay_steps`` steps, then falling linearly to 0 at the end."""
+        decay = self.config.decay_steps
+        return 1.0 if decay <= 0 else min(1.0, max(0.0, (self.config.steps - step) / decay))
+
+    # ---- state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state()}
+        if self.cuda:
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {"app": self.task.app, "step": self.step, "seconds": self.seconds,
+                "config": dataclasses.asdict(self.config), "architecture": self.task.architecture(),
+                "task": self.task.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
+                "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+                "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()}, "rng": rng,
+                "unlogged": {"steps": self.unlogged, "sums": dict(self.sums)}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.task.load_state_dict(state["task"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+            self.schedulers[name].load_state_dict(state["schedulers"][name])
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.cuda and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.unlogged = state["unlogged"]["steps"]
+        self.sums.update(state["unlogged"]["sums"])
+        self.step = self.saved_step = state["step"]
+        self.seconds = state["seconds"]
+
+    # ---- one step --------------------------------------------------------------------------
+    def batch(self, step: int, substep: int) -> Batch:
+        """This rank's share of the global batch of (step, substep), drawn with replacement."""
+        seed = int(np.random.SeedSequence([self.config.seed, step, substep]).generate_state(1)[0])
+        gen = torch.Generator().manual_seed(seed)
+        size = self.config.batch_size // self.world
+        mine = slice(self.rank * size, (self.rank + 1) * size)
+        data = {}
+        for name, value in self.data.items():
+            tensors = value if isinstance(value, tuple) else (value,)
+            idx = torch.randint(len(tensors[0]), (self.config.batch_size,), generator=gen)[mine]
+            picked = tuple(self._to_device(t[idx]) for t in tensors)
+            data[name] = picked if isinstance(value, tuple) else picked[0]
+        return Batch(data, gen, self.device, self.rank, self.world)
+
+    def _to_device(self, t: Tensor) -> Tensor:
+        t = t.to(self.device, non_blocking=True)
+        if self.config.channels_last and self.cuda and t.dim() == 4:
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    def _update(self, phase: str, loss_fn: Callable[[Batch], dict[str, Tensor]], batch: Batch) -> None:
+        module: nn.Module = getattr(self.task, phase)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16 and self.cuda):
+            losses = loss_fn(batch)
+        values = {k: v.item() for k, v in losses.items()}
+        if distributed.any_rank(not math.isfinite(values["loss"]), self.world, self.device):
+            raise TrainingDiverged(self._divergence_message(phase, values["loss"]))
+        opt = self.optimizers[phase]
+        opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        distributed.average_gradients(module, self.world)
+        opt.step()
+        for k, v in values.items():
+            self.sums[f"{phase}/{k}"] += v
+
+    def _divergence_message(self, phase: str, value: float) -> str:
+        where = (f"{self.run.latest} (step {self.saved_step}) is kept" if self.saved_step and self.run
+                 else "no checkpoint was written yet")
+        return (f"the {phase} loss became {value} at step {self.step + 1}; training stopped and {where}. "
+                "Try a lower --lr, a stronger Lipschitz regularizer, or training without --bf16.")
+
+    def train_step(self) -> None:
+        """n_critic critic updates, then one generator update, each on its own batch."""
+        task = self.task
+        for sub in range(self.config.n_critic):
+            self._update("critic", task.critic_loss, self.batch(self.step, sub))
+            task.after_critic_step()
+            distributed.broadcast_state(task.critic, self.world)
+        task.critic.requires_grad_(False)
+        try:
+            self._update("generator", task.generator_loss, self.batch(self.step, self.config.n_critic))
+        finally:
+            task.critic.requires_grad_(True)
+        if self.ema is not None:
+            self.ema.update_parameters(task.generator)
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        self.step += 1
+
+    # ---- the loop --------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        """Train up to ``config.steps``; Ctrl-C or SIGTERM saves a checkpoint and returns."""
+        cfg, main = self.config, self.rank == 0
+        writer = self._tensorboard() if main else None
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"{self.task.app} train", unit="step",
+                   disable=cfg.quiet or not main, file=sys.stderr, dynamic_ncols=True)
+        start = time.perf_counter() - self.seconds
+        interrupted = False
+        with self._stop_on_signals(), bar:
+            while self.step < cfg.steps:
+                self.train_step()
+                self.seconds = time.perf_counter() - start
+                bar.update(1)
+                self.unlogged += 1
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    self._log(writer, bar)
+                if main and cfg.sample_every and self.step % cfg.sample_every == 0:
+                    self.save_samples()
+                if self.step % cfg.checkpoint_every == 0:
+                    self.save()
+                if main and cfg.keep_every and self.step % cfg.keep_every == 0 and self.run:
+                    save_checkpoint(self.state_dict(), self.run.numbered_checkpoint(self.step))
+                if distributed.any_rank(self.stop_requested, self.world, self.device):
+                    interrupted = self.step < cfg.steps
+                    break
+        if self.saved_step != self.step:
+            self.save()
+        if main and not interrupted and cfg.sample_every and self.step % cfg.sample_every:
+            self.save_samples()
+        if writer is not None:
+            writer.close()
+        if interrupted and main:
+            print(f"ot-gan: interrupted at step {self.step}; saved {self.run.latest if self.run else 'nothing'}. "
+                  "Run the same command again to resume.", file=sys.stderr)
+        return TrainResult(self.run.path if self.run else None, self.step, self.seconds, interrupted,
+                           self.last_metrics)
+
+    def _log(self, writer: Any, bar: tqdm) -> None:
+        """Means over the steps since the last log: to metrics.jsonl, the bar and TensorBoard."""
+        record = {k: v / self.unlogged for k, v in sorted(self.sums.items())}
+        record["lr"] = self.optimizers["generator"].param_groups[0]["lr"]
+        self.sums.clear()
+        self.unlogged = 0
+        self.last_metrics = record
+        if self.rank:
+            return
+        bar.set_postfix({k.replace("/loss", ""): f"{v:.3g}" for k, v in record.items() if k.endswith("/loss")})
+        if self.run is not None:
+            self.run.log({"step": self.step, "seconds": round(self.seconds, 3), **record})
+        if writer is not None:
+            for k, v in record.items():
+                writer.add_scalar(k, v, self.step)
+
+    def save(self) -> None:
+        """Write latest.pt (rank 0) and remember the step as the last good one."""
+        if self.rank == 0 and self.run is not None:
+            save_checkpoint(self.state_dict(), self.run.latest)
+        self.saved_step = self.step
+
+    @torch.no_grad()
+    def save_samples(self) -> None:
+        """A grid of the task's samples, from fixed noise so that grids compare across steps."""
+        generator = self.ema.module if self.ema is not None else self.task.generator
+        images = self.task.samples(generator, torch.Generator().manual_seed(self.config.seed))
+        if images is not None and self.run is not None:
+            save_image(images.float().cpu(), self.run.sample_path(self.step), nrow=math.ceil(math.sqrt(len(images))),
+                       normalize=True, value_range=(-1, 1))
+
+    def _tensorboard(self) -> Any:
+        if not self.config.tensorboard or self.run is None:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return None
+        return SummaryWriter(str(self.run.path / "tensorboard"), purge_step=self.step or None)
+
+    @contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """The first Ctrl-C (or SIGTERM) stops after the current step; a second one quits at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum: int, frame: Any) -> None:
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            if self.rank == 0:
+                print("\not-gan: stopping after this step to save a checkpoint (Ctrl-C again quits at once)",
+                      file=sys.stderr)
+
+        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
