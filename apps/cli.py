@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ot_gan.apps import wdist
+from ot_gan.apps import synthesize, wdist
 from ot_gan.apps.common import Group
 
 
@@ -21,6 +21,7 @@ def cli() -> None:
 
 
 cli.add_command(wdist.command)
+cli.add_command(synthesize.command)
 
 
 def main() -> None:

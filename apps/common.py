@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import torch
 import yaml
 
+from ot_gan.engine import TrainingDiverged, TrainResult
 from ot_gan.errors import InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+POSITIVE = {"steps", "batch_size", "n_critic", "log_every", "checkpoint_every", "threads"}
 
 
 class BadInput(click.ClickException):
@@ -29,6 +36,9 @@ class Group(click.Group):
             return super().invoke(ctx)
         except InputError as err:
             raise BadInput(str(err)) from None
+        except TrainingDiverged as err:
+            click.echo(f"ot-gan: {err}", err=True)
+            sys.exit(1)
 
 
 def load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -44,6 +54,7 @@ def load_config(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise BadInput(f"{value}: a config is a YAML mapping of option names to values")
     names = {p.name for p in ctx.command.params if isinstance(p, click.Option)} - {"config"}
     config = {k.replace("-", "_"): v for k, v in config.items()}
+    config.pop("app", None)  # a run's config.yaml names its app
     unknown = sorted(set(config) - names)
     if unknown:
         raise BadInput(f"{value}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(names))})")
@@ -70,3 +81,66 @@ def resolve_device(name: str, threads: int = 1) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise BadInput("--device cuda: no CUDA device is available (use --device cpu)")
     return torch.device(name)
+
+
+def config_options(cls: type) -> Callable[[F], F]:
+    """One click option per field of the config dataclass ``cls`` that has help metadata (see
+    ``ot_gan.engine.trainer.option``), with the field's default; booleans get --x/--no-x."""
+    defaults = cls()
+
+    def decorate(f: F) -> F:
+        for field in reversed(dataclasses.fields(cls)):
+            if "help" not in field.metadata:
+                continue
+            default = getattr(defaults, field.name)
+            flag = "--" + field.name.replace("_", "-")
+            kind: Any = field.metadata.get("type", type(default))
+            if "choices" in field.metadata:
+                kind = click.Choice(field.metadata["choices"])
+            elif kind is int:
+                kind = click.IntRange(1 if field.name in POSITIVE else 0)
+            elif kind is float:
+                kind = click.FloatRange(0)
+            extra: dict[str, Any] = {}
+            if isinstance(default, tuple):
+                kind, extra["nargs"] = type(default[0]), len(default)
+            decls = [f"{flag}/--no-{flag[2:]}"] if isinstance(default, bool) else [flag]
+            f = click.option(*decls, field.name, type=None if isinstance(default, bool) else kind, default=default,
+                             show_default=default is not None, help=field.metadata["help"], **extra)(f)
+        return f
+
+    return decorate
+
+
+def build_config(cls: type, options: dict[str, Any]) -> Any:
+    """The config dataclass from the parsed options (fields without an option keep defaults)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in options.items() if k in names})
+
+
+def run_options(f: F) -> F:
+    """--out, --resume, --overwrite of every train command."""
+    f = click.option("--overwrite", is_flag=True, help="Start afresh in an existing run directory of this app.")(f)
+    f = click.option("--resume", is_flag=True, help="Require a checkpoint to resume from (re-running the same "
+                     "command on its run directory resumes anyway).")(f)
+    return click.option("--out", type=click.Path(path_type=Path), required=True,
+                        help="Run directory: config, metrics, samples and checkpoints.")(f)
+
+
+def report_training(result: TrainResult) -> None:
+    """The closing line of a finished train command (rank 0 only; the engine reports a stop)."""
+    if result.run is not None and not result.interrupted:
+        click.echo(f"finished step {result.step} after {result.seconds:.0f} s; run directory {result.run}", err=True)
+
+
+def prepare_outputs(folder: Path, names: list[str]) -> list[Path]:
+    """Paths for ``names`` in ``folder`` (created), refusing to overwrite any existing file."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder")
+    paths = [folder / name for name in names]
+    taken = [p.name for p in paths if p.exists()]
+    if taken:
+        more = f" and {len(taken) - 3} more" if len(taken) > 3 else ""
+        raise InputError(f"{folder}: would overwrite {', '.join(taken[:3])}{more}; choose another --output")
+    folder.mkdir(parents=True, exist_ok=True)
+    return paths

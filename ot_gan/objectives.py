@@ -4,7 +4,9 @@ Zhou et al., "Lipschitz Generative Adversarial Nets", arXiv 1902.05687 (ALGORITH
 section 3). The critic minimizes E phi(f(x_g)) + E varphi(f(x_r)); the generator minimizes
 E psi(f(G(z))). With a Lipschitz critic, phi' > 0, varphi' < 0, both convex and
 phi'(a) + varphi'(a) = 0 somewhere, the critic's gradient at every fake sample points toward
-real ones. ``lsgan`` and ``hinge`` are baselines that are not LGAN objectives.
+real ones. ``lsgan``, ``hinge`` and ``nsgan`` (the non-saturating GAN of Goodfellow et al.) are
+baselines that are not LGAN objectives. The AM-GAN losses (arXiv 1703.02000, section 7) are at
+the end.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ OBJECTIVES: dict[str, Objective] = {
         Objective("lsgan", phi=lambda x: (x + 1).square(), varphi=lambda x: (x - 1).square(),
                   psi=lambda x: (x - 1).square(), lipschitz_gan=False),
         Objective("hinge", phi=lambda x: F.relu(1 + x), varphi=lambda x: F.relu(1 - x), lipschitz_gan=False),
+        Objective("nsgan", phi=F.softplus, varphi=lambda x: F.softplus(-x), psi=lambda x: F.softplus(-x),
+                  lipschitz_gan=False),
     ]
 }
 
@@ -61,3 +65,17 @@ def get_objective(name: str) -> Objective:
     if name not in OBJECTIVES:
         raise ValueError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}")
     return OBJECTIVES[name]
+
+
+def amgan_discriminator_loss(logits_real: Tensor, labels: Tensor, logits_fake: Tensor) -> Tensor:
+    """CE(D(x_r), y) + CE(D(G(z)), fake): K+1 logits per image, the last one is "fake"."""
+    fake = torch.full((len(logits_fake),), logits_fake.shape[1] - 1, device=logits_fake.device)
+    return F.cross_entropy(logits_real, labels) + F.cross_entropy(logits_fake, fake)
+
+
+def amgan_generator_loss(logits_fake: Tensor, target: Tensor | None = None) -> Tensor:
+    """CE(D(G(z)), target): the class the sample was drawn for, or without one the dynamic label
+    argmax_{k<K} D(G(z))_k, which is not differentiated."""
+    if target is None:
+        target = logits_fake[:, :-1].detach().argmax(dim=1)
+    return F.cross_entropy(logits_fake, target)

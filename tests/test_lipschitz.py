@@ -48,6 +48,7 @@ def test_one_sided_lp_does_not_penalize_small_slopes():
 
 
 def test_clip_clamps_after_step_and_sn_normalizes():
+    torch.manual_seed(0)  # the power iteration's convergence depends on the start
     f = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
     make_regularizer("clip", c=0.01).after_step(f)
     assert all(p.abs().max() <= 0.01 for p in f.parameters())
@@ -56,7 +57,7 @@ def test_clip_clamps_after_step_and_sn_normalizes():
     with torch.no_grad():
         g[0].weight.mul_(100)
     g = make_regularizer("sn").prepare(g)
-    for _ in range(20):  # power iteration converges in training mode
+    for _ in range(50):  # power iteration converges in training mode
         g(torch.randn(4, 3))
     sigma = torch.linalg.matrix_norm(g[0].weight.detach(), ord=2)
     assert sigma.item() == pytest.approx(1.0, rel=1e-3)

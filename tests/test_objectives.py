@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from ot_gan.objectives import OBJECTIVES, get_objective
+import torch.nn.functional as F
+
+from ot_gan.objectives import OBJECTIVES, amgan_discriminator_loss, amgan_generator_loss, get_objective
 
 
 @pytest.mark.parametrize("name", ["wgan", "log_sigmoid", "sqrt", "exp"])
@@ -27,8 +29,26 @@ def test_values_and_losses():
     assert get_objective("lsgan").critic_loss(torch.tensor([1.0]), torch.tensor([-1.0])).item() == 0.0
     assert get_objective("hinge").critic_loss(torch.tensor([1.0]), torch.tensor([-1.0])).item() == 0.0
     assert not OBJECTIVES["lsgan"].lipschitz_gan and not OBJECTIVES["hinge"].lipschitz_gan
+    nsgan = get_objective("nsgan")  # the generator maximizes log D(G(z)): softplus(-f)
+    assert nsgan.generator_loss(f_fake).item() == pytest.approx(F.softplus(torch.tensor(2.0)).item())
+    assert not nsgan.lipschitz_gan
+
+
+def test_amgan_losses():
+    """K = 2 classes plus "fake": reals are scored against their class, fakes against "fake"."""
+    real = torch.tensor([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
+    fake = torch.tensor([[0.0, 3.0, 1.0]])
+    expected = (F.cross_entropy(real, torch.tensor([0, 1])) + F.cross_entropy(fake, torch.tensor([2]))).item()
+    assert amgan_discriminator_loss(real, torch.tensor([0, 1]), fake).item() == pytest.approx(expected)
+    # dynamic labeling picks class 1, the most likely non-fake class, and is not differentiated
+    logits = fake.clone().requires_grad_(True)
+    amgan_generator_loss(logits).backward()
+    assert logits.grad[0].argmin().item() == 1
+    assert amgan_generator_loss(fake).item() == pytest.approx(F.cross_entropy(fake, torch.tensor([1])).item())
+    assert amgan_generator_loss(fake, torch.tensor([0])).item() == pytest.approx(
+        F.cross_entropy(fake, torch.tensor([0])).item())
 
 
 def test_unknown_objective():
     with pytest.raises(ValueError, match="choose one of"):
-        get_objective("nsgan")
+        get_objective("minimax")

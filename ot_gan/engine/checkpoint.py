@@ -59,3 +59,10 @@ def load_checkpoint(path: Path, app: str | None = None) -> dict[str, Any]:
 def find_checkpoint(run: Path) -> Path:
     """The checkpoint that ``run`` names: a run directory's latest one, or a ``.pt`` file."""
     return run / "checkpoints" / "latest.pt" if run.is_dir() else run
+
+
+def generator_weights(payload: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The generator's ``state_dict`` for sampling and applying: the EMA one when the run kept one."""
+    if payload.get("ema"):
+        return {k.removeprefix("module."): v for k, v in payload["ema"].items() if k.startswith("module.")}
+    return {k.removeprefix("generator."): v for k, v in payload["task"].items() if k.startswith("generator.")}

@@ -36,32 +36,40 @@ from ot_gan.engine.checkpoint import save_checkpoint
 from ot_gan.engine.rundir import RunDir, open_run
 from ot_gan.engine.task import Batch, Task
 from ot_gan.errors import InputError
-from ot_gan.optim import AdaShift
+from ot_gan.optim import REDUCES, AdaShift
+
+
+def option(default: Any, help: str, **extra: Any) -> Any:
+    """A config field that is also a command-line option (apps/common.py reads the metadata)."""
+    return dataclasses.field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass
 class TrainConfig:
-    """The engine's settings; each app's config extends it."""
+    """The engine's settings; each app's config extends it. Every field is a CLI flag and a
+    --config key."""
 
-    steps: int = 10_000  # generator steps
-    batch_size: int = 64  # global batch, split over the ranks
-    n_critic: int = 1  # critic steps per generator step
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.0, 0.999)  # AdaShift
-    reduce: str = "max_mean"
-    decay_steps: int = 0  # the learning rate falls linearly to 0 over the last decay_steps steps
-    ema: float = 0.0  # decay of the generator's exponential moving average (0: none)
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 500  # latest.pt
-    keep_every: int = 0  # also step_N.pt every keep_every steps (0: never)
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 1
-    bf16: bool = False  # CUDA only: bf16 autocast
-    channels_last: bool = False  # CUDA only
-    tensorboard: bool = True  # when the tensorboard package is installed
-    quiet: bool = False
+    steps: int = option(10_000, "Generator steps to train for (raise it to extend a finished run).")
+    batch_size: int = option(64, "Global batch size, split over the processes under torchrun.")
+    n_critic: int = option(1, "Critic steps per generator step.")
+    lr: float = option(2e-4, "AdaShift learning rate of both networks.")
+    betas: tuple[float, float] = option((0.0, 0.999), "AdaShift's beta1 and beta2 (beta1 0 is its GAN setting).")
+    reduce: str = option("max_mean", "AdaShift's block reduce of the second moment.", choices=REDUCES)
+    decay_steps: int = option(0, "Decay the learning rate linearly to 0 over the last N steps.")
+    ema: float = option(0.0, "Decay of an exponential moving average of the generator used for "
+                              "sampling (e.g. 0.999; 0 = off).")
+    log_every: int = option(50, "Steps between lines of metrics.jsonl.")
+    sample_every: int = option(500, "Steps between sample grids (0 = only at the end).")
+    checkpoint_every: int = option(500, "Steps between saves of checkpoints/latest.pt.")
+    keep_every: int = option(0, "Also keep checkpoints/step_N.pt every N steps (0 = never).")
+    seed: int = option(0, "Random seed.")
+    device: str = option("auto", "Where to train: auto picks cuda when a GPU is present.",
+                         choices=("auto", "cpu", "cuda"))
+    threads: int = option(1, "CPU threads for torch (more than one can be far slower on a busy machine).")
+    bf16: bool = option(False, "CUDA only: bf16 autocast.")
+    channels_last: bool = option(False, "CUDA only: channels-last memory format.")
+    tensorboard: bool = option(True, "Log to RUN/tensorboard when the tensorboard package is installed.")
+    quiet: bool = option(False, "No progress bar.")
 
 
 class TrainingDiverged(RuntimeError):
@@ -106,6 +114,8 @@ def train(make_task: Callable[[], Task], config: TrainConfig, data: dict[str, An
         run, checkpoint, saved = open_run(out, task.app, dataclasses.asdict(config), overwrite, resume)
         config = dataclasses.replace(config, **{k: v for k, v in saved.items()
                                                 if k in {f.name for f in dataclasses.fields(config)}})
+        if checkpoint is not None and not config.quiet:
+            print(f"ot-gan: resuming {out} from step {checkpoint['step']}", file=sys.stderr)
     if world > 1:
         shared = [checkpoint, config]
         dist.broadcast_object_list(shared, src=0)
@@ -261,7 +271,7 @@ class Trainer:
                     break
         if self.saved_step != self.step:
             self.save()
-        if main and not interrupted and cfg.sample_every and self.step % cfg.sample_every:
+        if main and not interrupted and (not cfg.sample_every or self.step % cfg.sample_every):
             self.save_samples()
         if writer is not None:
             writer.close()

@@ -42,20 +42,23 @@ class MLPCritic(nn.Module):
 
 class ConvCritic(nn.Module):
     """f: images (C, H, W) -> R: 4x4 stride-2 convolutions doubling the width down to about 4x4,
-    LeakyReLU, then a linear layer (a DCGAN discriminator without batch norm)."""
+    LeakyReLU, then a linear layer (a DCGAN discriminator without batch norm). With
+    ``outputs`` > 1 it returns that many logits per image (AM-GAN's K+1 classes)."""
 
-    def __init__(self, channels: int, size: int, width: int = 64, max_width: int = 512) -> None:
+    def __init__(self, channels: int, size: int, width: int = 64, max_width: int = 512, outputs: int = 1) -> None:
         super().__init__()
+        self.outputs = outputs
         layers: list[nn.Module] = []
         c_in, c_out = channels, width
         while size > 4:
             layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
             c_in, c_out, size = c_out, min(2 * c_out, max_width), size // 2
-        layers += [nn.Flatten(), nn.Linear(c_in * size * size, 1)]
+        layers += [nn.Flatten(), nn.Linear(c_in * size * size, outputs)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(1)
+        out = self.net(x)
+        return out.squeeze(1) if self.outputs == 1 else out
 
 
 def critic_for(shape: tuple[int, ...], width: int = 128, depth: int = 4) -> nn.Module:

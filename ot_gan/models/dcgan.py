@@ -1,0 +1,39 @@
+"""The DCGAN generator (Radford et al., arXiv 1511.06434), optionally class-conditional; its
+discriminator is ``ConvCritic`` (no batch norm, which would break per-sample gradient norms)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class DCGANGenerator(nn.Module):
+    """z (n, noise_dim) [+ class] -> images (n, channels, size, size) in [-1, 1].
+
+    A 4x4 map from z, then 4x4 stride-2 transposed convolutions halving the width and doubling the
+    side up to ``size`` (a power of two, 8 or more), batch norm and ReLU, tanh at the end. With
+    ``num_classes`` a learnt class embedding is concatenated to z.
+    """
+
+    def __init__(self, noise_dim: int = 64, channels: int = 3, size: int = 32, width: int = 64,
+                 num_classes: int = 0) -> None:
+        super().__init__()
+        if size < 8 or size & (size - 1):
+            raise ValueError(f"the DCGAN generator makes square images of side 8, 16, 32, 64...; got {size}")
+        ups = size.bit_length() - 3  # 4 -> size in this many doublings
+        c = width * 2 ** (ups - 1)
+        self.embed = nn.Embedding(num_classes, noise_dim) if num_classes else None
+        z_dim = noise_dim * (2 if num_classes else 1)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+        for _ in range(ups - 1):
+            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU()]
+            c //= 2
+        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this generator is class-conditional: pass the labels")
+            z = torch.cat([z, self.embed(labels)], dim=1)
+        return self.net(z[:, :, None, None])

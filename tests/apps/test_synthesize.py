@@ -1,0 +1,128 @@
+"""ot-gan synthesize: AM-GAN learns the digit classes, LGAN mode learns the digits, and the
+commands sample, score and refuse bad input as documented."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from PIL import Image
+
+from ot_gan.apps.cli import cli
+from ot_gan.apps.synthesize import SynthConfig, SynthTask, load_generator, load_images, score
+
+CONFIGS = Path(__file__).parents[2] / "configs"
+FAST = ["--size", "8", "--steps", "600", "--quiet"]
+
+
+def run(*args: object) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def untrained_score(arch: dict, cfg: SynthConfig, real) -> dict:
+    """The score of the generator a run starts from (the engine seeds before building)."""
+    torch.manual_seed(cfg.seed)
+    generator = SynthTask(cfg, arch["channels"], arch["classes"]).generator.eval()
+    return score(generator, arch, real, 500, 300, 300)
+
+
+@pytest.fixture(scope="module")
+def amgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "run"
+    code, _, err = run("synthesize", "train", "--out", out, *FAST)
+    assert code == 0, err
+    return out
+
+
+def test_amgan_samples_are_of_the_asked_class(amgan_run: Path) -> None:
+    real = load_images("digits", 8)
+    generator, arch = load_generator(amgan_run, torch.device("cpu"))
+    trained = score(generator, arch, real, 500, 300, 300)
+    before = untrained_score(arch, SynthConfig(size=8), real)
+    accuracy = sum(trained["class_accuracy"].values()) / 10
+    assert accuracy > 0.8, trained["class_accuracy"]  # chance is 0.1; 1.0 on this seed
+    assert trained["am_score"] < 0.5 * before["am_score"], (trained["am_score"], before["am_score"])
+
+
+def test_lgan_mode_learns_the_digits(tmp_path: Path) -> None:
+    code, _, err = run("synthesize", "train", "--out", tmp_path / "run", "--mode", "lgan", *FAST)
+    assert code == 0, err
+    real = load_images("digits", 8)
+    generator, arch = load_generator(tmp_path / "run", torch.device("cpu"))
+    assert arch["conditional"] is False
+    trained = score(generator, arch, real, 500, 300, 300)
+    before = untrained_score(arch, SynthConfig(size=8, mode="lgan"), real)
+    assert trained["w1"] < 0.6 * before["w1"], (trained["w1"], before["w1"])  # 5.5 -> 2.2 on this seed
+    assert trained["am_score"] < before["am_score"]
+
+
+def test_sample_writes_images_and_never_overwrites(amgan_run: Path, tmp_path: Path) -> None:
+    code, out, err = run("synthesize", "sample", amgan_run, "--n", "12", "--class", "3", "--output", tmp_path, "--grid")
+    assert code == 0, err
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["grid.png"] + [f"sample_{i:04d}.png" for i in range(12)]
+    assert Image.open(tmp_path / "sample_0000.png").size == (8, 8)
+    code, _, err = run("synthesize", "sample", amgan_run, "--n", "3", "--output", tmp_path)
+    assert code == 2 and "would overwrite sample_0000.png" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run("synthesize", "sample", amgan_run, "--class", "cat", "--output", tmp_path / "new")
+    assert code == 2 and "the run's classes are 0, 1, 2" in err
+
+
+def test_eval_json(amgan_run: Path) -> None:
+    code, out, err = run("synthesize", "eval", amgan_run, "--images", "digits", "--n", "100", "--classifier-steps",
+                         "100", "--w1-steps", "50", "--json", "--quiet")
+    assert code == 0, err
+    r = json.loads(out)
+    assert set(r["class_accuracy"]) == {str(c) for c in range(10)}
+    assert "nothing downloaded" in r["classifier"] and r["w1"] > 0 and r["am_score"] >= 0
+
+
+def test_rerun_resumes_and_config_round_trips(tmp_path: Path) -> None:
+    args = ["synthesize", "train", "--out", tmp_path / "run", "--size", "8", "--quiet", "--checkpoint-every", "10"]
+    assert run(*args, "--steps", "20")[0] == 0
+    code, _, err = run(*args, "--steps", "30", "--resume")
+    assert code == 0 and "finished step 30" in err
+    code, _, err = run(*args, "--steps", "40", "--width", "16")
+    assert code == 2 and "was trained with width 32 (now 16)" in err
+    code, _, err = run("synthesize", "train", "--config", tmp_path / "run" / "config.yaml", "--out", tmp_path / "copy")
+    assert code == 0, err
+    assert yaml.safe_load((tmp_path / "copy" / "config.yaml").read_text()) == \
+        yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+
+
+def test_shipped_config_holds_the_defaults() -> None:
+    shipped = yaml.safe_load((CONFIGS / "synthesize.yaml").read_text())
+    defaults = {f.name: getattr(SynthConfig(), f.name) for f in dataclasses.fields(SynthConfig) if f.metadata}
+    assert shipped == {**defaults, "betas": list(defaults["betas"])}
+
+
+@pytest.mark.parametrize("case", ["unlabeled", "size", "out-file", "checkpoint", "class-unconditional", "config"])
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
+    if case == "unlabeled":
+        (tmp_path / "flat").mkdir()
+        Image.new("RGB", (10, 10)).save(tmp_path / "flat" / "a.png")
+        args = ["train", "--images", tmp_path / "flat", "--out", tmp_path / "run", *FAST]
+        message = "AM-GAN needs labels"
+    elif case == "size":
+        args, message = ["train", "--size", "12", "--out", tmp_path / "run"], "--size 12"
+    elif case == "out-file":
+        (tmp_path / "file").write_text("x")
+        args, message = ["train", "--out", tmp_path / "file", *FAST], "is a file"
+    elif case == "checkpoint":
+        (tmp_path / "model.pt").write_text("x")
+        args, message = ["sample", tmp_path / "model.pt", "--output", tmp_path / "o"], "not a readable checkpoint"
+    elif case == "class-unconditional":
+        assert run("synthesize", "train", "--out", tmp_path / "run", "--mode", "lgan", "--size", "8",
+                   "--steps", "2", "--quiet")[0] == 0
+        args, message = ["sample", tmp_path / "run", "--class", "3", "--output", tmp_path / "o"], "unconditional"
+    else:
+        (tmp_path / "c.yaml").write_text("stepz: 3\n")
+        args, message = ["train", "--config", tmp_path / "c.yaml", "--out", tmp_path / "run"], "unknown keys stepz"
+    code, _, err = run("synthesize", *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
