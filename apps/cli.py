@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ot_gan.apps import synthesize, wdist
+from ot_gan.apps import synthesize, translate, wdist
 from ot_gan.apps.common import Group
 
 
@@ -22,6 +22,7 @@ def cli() -> None:
 
 cli.add_command(wdist.command)
 cli.add_command(synthesize.command)
+cli.add_command(translate.command)
 
 
 def main() -> None:
@@ -31,3 +32,7 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("ot-gan: interrupted", err=True)
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

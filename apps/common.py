@@ -127,10 +127,21 @@ def run_options(f: F) -> F:
                         help="Run directory: config, metrics, samples and checkpoints.")(f)
 
 
-def report_training(result: TrainResult) -> None:
-    """The closing line of a finished train command (rank 0 only; the engine reports a stop)."""
-    if result.run is not None and not result.interrupted:
-        click.echo(f"finished step {result.step} after {result.seconds:.0f} s; run directory {result.run}", err=True)
+def train_command(config_cls: type, train: Callable[..., TrainResult], help: str) -> click.Command:
+    """An app's ``train`` command: --config, --out/--resume/--overwrite and one option per field
+    of ``config_cls``; ``train(config, out, overwrite, resume)`` runs it."""
+
+    @click.command("train", help=help)
+    @config_option
+    @run_options
+    @config_options(config_cls)
+    def command(out: Path, resume: bool, overwrite: bool, **options: Any) -> None:
+        result = train(build_config(config_cls, options), out, overwrite, resume)
+        if result.run is not None and not result.interrupted:  # rank 0; the engine reports a stop
+            click.echo(f"finished step {result.step} after {result.seconds:.0f} s; run directory {result.run}",
+                       err=True)
+
+    return command
 
 
 def prepare_outputs(folder: Path, names: list[str]) -> list[Path]:

@@ -23,9 +23,8 @@ from torchvision.transforms import v2
 from torchvision.utils import save_image
 from tqdm.auto import trange
 
-from ot_gan.apps.common import (build_config, config_option, config_options, prepare_outputs,
-                                report_training, resolve_device, run_options, seed_option, threads_option,
-                                device_option)
+from ot_gan.apps.common import (device_option, prepare_outputs, resolve_device, seed_option, threads_option,
+                                train_command)
 from ot_gan.data import Samples, load_source
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
@@ -286,13 +285,8 @@ def command() -> None:
     ot-gan synthesize eval runs/digits --images digits"""
 
 
-@command.command("train")
-@config_option
-@run_options
-@config_options(SynthConfig)
-def train_command(out: Path, resume: bool, overwrite: bool, **options: Any) -> None:
-    """Train a generator on labeled images (re-run the same command to resume a stopped run)."""
-    report_training(train_synthesizer(build_config(SynthConfig, options), out, overwrite, resume))
+command.add_command(train_command(SynthConfig, train_synthesizer, "Train a generator on labeled images "
+                                  "(re-run the same command to resume a stopped run)."))
 
 
 @command.command("sample")

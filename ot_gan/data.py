@@ -7,6 +7,9 @@ A source is one of:
 - a ``.npy`` or ``.npz`` file of vectors (n, d) or images (n, C, H, W) (an ``.npz`` must hold one
   array, or ``x`` / ``y`` for data / labels); ``.npy`` files are memory-mapped;
 - ``digits`` or ``digits:K``: scikit-learn's 1,797 8x8 handwritten digits, all or class K;
+- ``colordigits`` or ``colordigits:K``: the same digits in RGB, each stroked in one of four
+  colors at random (red, green, blue, yellow; seeded), for translation demos where color is what
+  a mapping should keep;
 - ``photos``: the color photos shipped in ``skimage.data``, cut into ``size`` x ``size`` patches;
 - synthetic 2-D toys: ``gaussians`` (8 on a circle), ``rings`` (3 concentric), ``checkerboard``,
   optionally with a count: ``rings:5000``.
@@ -17,6 +20,7 @@ Images come out as float32 tensors (n, C, H, W) in [-1, 1]; vectors as (n, d) fl
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +86,8 @@ def load_source(spec: str, size: int = 32, channels: int | None = None, seed: in
     name, _, arg = spec.partition(":")
     if name == "digits":
         return _load_digits(arg, spec)
+    if name == "colordigits":
+        return _color_digits(_load_digits(arg, spec), seed)
     if name == "photos":
         return Samples(_photo_patches(size, seed), name=spec)
     if name in TOYS:
@@ -90,7 +96,7 @@ def load_source(spec: str, size: int = 32, channels: int | None = None, seed: in
     if path.exists():
         raise InputError(f"{spec}: not a folder of images nor a .npy/.npz file")
     raise InputError(f"{spec}: no such file or folder, and not a built-in source "
-                     f"(digits, digits:K, photos, {', '.join(TOYS)})")
+                     f"(digits, digits:K, colordigits, colordigits:K, photos, {', '.join(TOYS)})")
 
 
 def _positive_int(text: str, spec: str) -> int:
@@ -147,6 +153,17 @@ def _load_digits(arg: str, spec: str) -> Samples:
     return Samples(images, labels, [str(k) for k in range(10)], spec)
 
 
+PALETTE = torch.tensor([[1.0, 0.1, 0.1], [0.1, 1.0, 0.1], [0.2, 0.4, 1.0], [1.0, 1.0, 0.1]])
+
+
+def _color_digits(digits: Samples, seed: int) -> Samples:
+    """Each digit's strokes in a random color of PALETTE on black."""
+    pick = torch.randint(len(PALETTE), (len(digits),), generator=torch.Generator().manual_seed(seed))
+    ink = (digits.data + 1) / 2  # (n, 1, 8, 8) in [0, 1]
+    return Samples(ink * PALETTE[pick][:, :, None, None] * 2 - 1, digits.labels, digits.classes,
+                   digits.name)
+
+
 def read_image(path: Path, channels: int = 3) -> Tensor:
     """An image file as a float tensor (C, H, W) in [0, 1]: 16-bit and 32-bit gray scaled by their
     range, palette and CMYK images converted, alpha composited on white."""
@@ -195,7 +212,12 @@ def _load_folder(folder: Path, size: int, channels: int | None) -> Samples:
         raise InputError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     if channels is None:
         channels = 1 if all(is_gray(p) for p in files) else 3
-    images = torch.stack([resize_crop(read_image(p, channels), size) for p in files]) * 2 - 1
+    raw = [read_image(p, channels) for p in files]
+    small = sum(min(img.shape[1:]) < size for img in raw)
+    if small:
+        warnings.warn(f"{folder}: {small} of {len(files)} images are smaller than {size} px and were upscaled",
+                      stacklevel=2)
+    images = torch.stack([resize_crop(img, size) for img in raw]) * 2 - 1
     class_of = [p.relative_to(folder).parts[0] if len(p.relative_to(folder).parts) > 1 else "" for p in files]
     classes = sorted(set(class_of))
     labels = None

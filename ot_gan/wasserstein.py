@@ -222,7 +222,7 @@ class CriticEstimator:
         fx, fy = self._values(x), self._values(y)
         distance = (fx.mean() - fy.mean()).item() / self.scale
         heldout, ci = None, None
-        if len(ho_x) and len(ho_y):
+        if len(ho_x) > 1 and len(ho_y) > 1:  # a bootstrap needs two samples a side
             heldout, ci = self._heldout(fx[ho_x], fy[ho_y])
         self.result_ = W1Result(
             distance=distance, method=self.method, n_a=len(x), n_b=len(y), dim=int(x[0].numel()),
