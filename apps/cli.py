@@ -13,11 +13,12 @@ from ot_gan.apps.common import Group
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ot-gan")
 def cli() -> None:
-    """Optimal transport and Lipschitz GANs: W1 between datasets, OT-guided image translation,
-    diverse colorization and class-conditional synthesis.
+    """Optimal transport and Lipschitz GANs: W1 between datasets, OT-guided image translation and
+    class-conditional synthesis.
 
     Data arguments take a folder of images, a .npy/.npz array, or a built-in source: digits,
-    digits:K (one class), photos, gaussians, rings, checkerboard."""
+    digits:K (one class), colordigits[:K] (digits in random colors), photos, gaussians, rings,
+    checkerboard."""
 
 
 cli.add_command(wdist.command)

@@ -104,3 +104,17 @@ def test_bad_specs(spec, message):
 def test_empty_folder(tmp_path):
     with pytest.raises(InputError, match="no images found"):
         load_source(str(tmp_path))
+
+
+def test_colordigits_are_the_digits_in_one_palette_color_each():
+    from ot_gan.data import PALETTE
+
+    gray, color = load_source("digits:3"), load_source("colordigits:3", seed=5)
+    assert color.data.shape == (len(gray), 3, 8, 8) and color.name == "colordigits:3"
+    ink = (gray.data + 1) / 2
+    rgb = (color.data + 1) / 2
+    picks = [int((rgb[i] - ink[i] * PALETTE[:, :, None, None]).abs().amax(dim=(1, 2, 3)).argmin())
+             for i in range(len(gray))]
+    for i, k in enumerate(picks):
+        torch.testing.assert_close(rgb[i], ink[i] * PALETTE[k][:, None, None])
+    assert len(set(picks)) == 4  # every color is used
