@@ -6,15 +6,15 @@ import sys
 
 import click
 
-from ot_gan.apps import synthesize, translate, wdist
+from ot_gan.apps import colorize, synthesize, translate, wdist
 from ot_gan.apps.common import Group
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ot-gan")
 def cli() -> None:
-    """Optimal transport and Lipschitz GANs: W1 between datasets, OT-guided image translation and
-    class-conditional synthesis.
+    """Optimal transport and Lipschitz GANs: W1 between datasets, OT-guided image translation,
+    diverse colorization and class-conditional synthesis.
 
     Data arguments take a folder of images, a .npy/.npz array, or a built-in source: digits,
     digits:K (one class), colordigits[:K] (digits in random colors), photos, gaussians, rings,
@@ -24,6 +24,7 @@ def cli() -> None:
 cli.add_command(wdist.command)
 cli.add_command(synthesize.command)
 cli.add_command(translate.command)
+cli.add_command(colorize.command)
 
 
 def main() -> None:

@@ -155,3 +155,9 @@ def prepare_outputs(folder: Path, names: list[str]) -> list[Path]:
         raise InputError(f"{folder}: would overwrite {', '.join(taken[:3])}{more}; choose another --output")
     folder.mkdir(parents=True, exist_ok=True)
     return paths
+
+
+def used_run_options(f: F) -> F:
+    """--quiet, --seed, --device and --threads of the commands that use a trained run."""
+    f = threads_option(device_option(seed_option(f)))
+    return click.option("--quiet", is_flag=True, help="No progress bars.")(f)

@@ -24,13 +24,13 @@ from torchvision.utils import save_image
 from tqdm.auto import trange
 
 from ot_gan.apps.common import (device_option, prepare_outputs, resolve_device, seed_option, threads_option,
-                                train_command)
+                                train_command, used_run_options)
 from ot_gan.data import Samples, load_source
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
 from ot_gan.engine.trainer import option
 from ot_gan.errors import InputError
-from ot_gan.lipschitz import METHODS, Regularizer, make_regularizer
+from ot_gan.lipschitz import METHODS, Regularizer, regularizer_by_name
 from ot_gan.models import ConvCritic, DCGANGenerator, SmallClassifier
 from ot_gan.objectives import OBJECTIVES, amgan_discriminator_loss, amgan_generator_loss, get_objective
 from ot_gan.optim import AdaShift
@@ -87,16 +87,10 @@ class SynthTask(Task):
         self.amgan = cfg.mode == "amgan"
         self.conditional = self.amgan and cfg.conditional
         self.generator = build_generator(self.architecture())
-        self.regularizer = self._regularizer()
+        self.regularizer = Regularizer() if self.amgan else regularizer_by_name(cfg.regularizer, cfg.rho)
         critic = ConvCritic(channels, cfg.size, cfg.width, outputs=len(classes) + 1 if self.amgan else 1)
         self.critic = self.regularizer.prepare(critic)
         self.objective = get_objective(cfg.objective)
-
-    def _regularizer(self) -> Regularizer:
-        name = self.cfg.regularizer
-        if self.amgan or name == "none":
-            return Regularizer()
-        return make_regularizer(name, **({"rho": self.cfg.rho} if name in ("gp", "lp", "maxgp", "maxal") else {}))
 
     def architecture(self) -> dict[str, Any]:
         return {"mode": self.cfg.mode, "conditional": self.conditional, "noise_dim": self.cfg.noise_dim,
@@ -323,10 +317,7 @@ def sample_command(run: Path, n: int, output: Path, cls: str | None, grid: bool,
 @click.option("--w1-steps", type=click.IntRange(1), default=2000, show_default=True,
               help="Critic steps of the W1 estimate.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-@seed_option
-@device_option
-@threads_option
+@used_run_options
 def eval_command(run: Path, images: str, n: int, classifier_steps: int, w1_steps: int, as_json: bool,
                  quiet: bool, seed: int, device: str, threads: int) -> None:
     """Score a trained run: AM Score, per-class accuracy, W1 to the real images."""

@@ -24,14 +24,13 @@ from torch import Tensor, nn
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import (device_option, prepare_outputs, resolve_device, seed_option, threads_option,
-                                train_command)
+from ot_gan.apps.common import prepare_outputs, resolve_device, train_command, used_run_options
 from ot_gan.data import image_files, load_source, read_image, resize_crop
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
 from ot_gan.engine.trainer import option
 from ot_gan.errors import InputError
-from ot_gan.lipschitz import METHODS, Regularizer, make_regularizer
+from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import PatchDiscriminator, ResnetGenerator
 from ot_gan.objectives import OBJECTIVES, get_objective
 from ot_gan.transport import COSTS, TaskCost, barycentric_targets, transport_plan
@@ -114,12 +113,6 @@ class ImagePool(nn.Module):
         self.images = [] if stored is None else list(stored.unbind())
 
 
-def _regularizer(cfg: TranslateConfig) -> Regularizer:
-    if cfg.regularizer == "none":
-        return Regularizer()
-    with_rho = cfg.regularizer in ("gp", "lp", "maxgp", "maxal")
-    return make_regularizer(cfg.regularizer, **({"rho": cfg.rho} if with_rho else {}))
-
 
 def build_generators(arch: dict[str, Any]) -> nn.ModuleDict:
     """The two generators a run's checkpoint describes."""
@@ -144,7 +137,7 @@ class TranslateTask(Task):
         self.cfg = cfg
         self.channels = {"a": preview_a.shape[1], "b": preview_b.shape[1]}
         self.generator = build_generators(self.architecture())
-        self.regularizers = nn.ModuleDict({side: _regularizer(cfg) for side in "ab"})
+        self.regularizers = nn.ModuleDict({side: regularizer_by_name(cfg.regularizer, cfg.rho) for side in "ab"})
         self.critic = nn.ModuleDict({
             side: self.regularizers[side].prepare(
                 PatchDiscriminator(self.channels[side], cfg.critic_width, cfg.critic_layers)) for side in "ab"})
@@ -153,6 +146,15 @@ class TranslateTask(Task):
         self.cost = TaskCost(cfg.cost) if cfg.guidance == "cost" else None
         self.register_buffer("preview_a", preview_a, persistent=False)
         self.register_buffer("preview_b", preview_b, persistent=False)
+        # The last generator step's fakes, shown to the critics at the next critic step, as the
+        # reference CycleGAN does, so that no generator pass is computed twice.
+        self.recent_fakes: dict[str, Tensor] | None = None
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"recent_fakes": self.recent_fakes}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.recent_fakes = state["recent_fakes"]
 
     def architecture(self) -> dict[str, Any]:
         return {"channels_a": self.channels["a"], "channels_b": self.channels["b"], "size": self.cfg.size,
@@ -164,8 +166,12 @@ class TranslateTask(Task):
 
     def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
         a, b = batch["a"][0], batch["b"][0]
-        with torch.no_grad():
-            fakes = {"b": self.translate("a2b", a, batch), "a": self.translate("b2a", b, batch)}
+        fakes, self.recent_fakes = self.recent_fakes, None
+        if fakes is not None:
+            fakes = {side: fake.to(a.device) for side, fake in fakes.items()}
+        else:
+            with torch.no_grad():
+                fakes = {"b": self.translate("a2b", a, batch), "a": self.translate("b2a", b, batch)}
         total, penalties = a.new_zeros(()), a.new_zeros(())
         for side, real in (("a", a), ("b", b)):
             critic, fake = self.critic[side], self.pools[side].query(fakes[side], batch)
@@ -178,6 +184,7 @@ class TranslateTask(Task):
         cfg = self.cfg
         (a, *ref_a), (b, *ref_b) = batch["a"], batch["b"]
         fake_b, fake_a = self.translate("a2b", a, batch), self.translate("b2a", b, batch)
+        self.recent_fakes = {"a": fake_a.detach(), "b": fake_b.detach()}
         terms = {"adversarial": self.objective.generator_loss(self.critic["b"](fake_b))
                  + self.objective.generator_loss(self.critic["a"](fake_a))}
         if cfg.cycle != "none":
@@ -239,7 +246,10 @@ def load_domains(cfg: TranslateConfig) -> tuple[Tensor, Tensor]:
     return domains[0], domains[1]
 
 
-def reference_targets(a: Tensor, b: Tensor, cfg: TranslateConfig) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+Targets = tuple[Tensor, Tensor]  # (barycentric targets, has_target)
+
+
+def reference_targets(a: Tensor, b: Tensor, cfg: TranslateConfig) -> tuple[Targets, Targets]:
     """(targets, has_target) for A and for B: barycentric OT targets under the task cost, for a
     seeded random subset of ``cfg.ot_subset`` images per side."""
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -372,10 +382,7 @@ command.add_command(train_command(TranslateConfig, train_translator, "Train the 
               help="Folder for the translations, with the inputs' names (never overwritten).")
 @click.option("--direction", type=click.Choice(DIRECTIONS), default="a2b", show_default=True)
 @click.option("--keep-size", is_flag=True, help="Translate at native resolution instead of the training crop.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@seed_option
-@device_option
-@threads_option
+@used_run_options
 def apply_command(run: Path, inputs: Path, output: Path, direction: str, keep_size: bool, quiet: bool, seed: int,
                   device: str, threads: int) -> None:
     """Translate a folder of images with a trained run (one direction needs one folder)."""
@@ -390,10 +397,7 @@ def apply_command(run: Path, inputs: Path, output: Path, direction: str, keep_si
 @click.option("--w1-steps", type=click.IntRange(1), default=1000, show_default=True,
               help="Critic steps of each W1 estimate.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-@seed_option
-@device_option
-@threads_option
+@used_run_options
 def eval_command(run: Path, a: str, b: str, w1_steps: int, as_json: bool, quiet: bool, seed: int, device: str,
                  threads: int) -> None:
     """Mismatching degree and realism of a trained run, in both directions."""

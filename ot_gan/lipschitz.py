@@ -192,6 +192,14 @@ class MaxAL(_MaxSlope):
         return {**super().hyperparameters(), "eta": self.eta, "inequality": self.inequality}
 
 
+def regularizer_by_name(name: str, rho: float) -> Regularizer:
+    """The app-level choice: ``none`` or a method of ``METHODS``, with the penalty weight ``rho``
+    for those that have one (gp, lp, maxgp, maxal)."""
+    if name == "none":
+        return Regularizer()
+    return make_regularizer(name, **({"rho": rho} if name in ("gp", "lp", "maxgp", "maxal") else {}))
+
+
 def make_regularizer(name: str, **kwargs: Any) -> Regularizer:
     """A regularizer by name (one of ``METHODS``), with its keyword hyperparameters."""
     factories = {"clip": WeightClip, "gp": GradientPenalty,

@@ -52,8 +52,11 @@ class TrainConfig:
     steps: int = option(10_000, "Generator steps to train for (raise it to extend a finished run).")
     batch_size: int = option(64, "Global batch size, split over the processes under torchrun.")
     n_critic: int = option(1, "Critic steps per generator step.")
-    lr: float = option(2e-4, "AdaShift learning rate of both networks.")
-    betas: tuple[float, float] = option((0.0, 0.999), "AdaShift's beta1 and beta2 (beta1 0 is its GAN setting).")
+    optimizer: str = option("adashift", "Optimizer of both networks (rmsprop: the original WGAN's).",
+                            choices=("adashift", "adam", "rmsprop"))
+    lr: float = option(2e-4, "Learning rate of both networks.")
+    betas: tuple[float, float] = option((0.0, 0.999), "AdaShift/Adam beta1 and beta2 "
+                                                      "(beta1 0 is AdaShift's GAN setting).")
     reduce: str = option("max_mean", "AdaShift's block reduce of the second moment.", choices=REDUCES)
     decay_steps: int = option(0, "Decay the learning rate linearly to 0 over the last N steps.")
     ema: float = option(0.0, "Decay of an exponential moving average of the generator used for "
@@ -138,9 +141,7 @@ class Trainer:
         if config.channels_last and self.cuda:
             self.task.to(memory_format=torch.channels_last)
         distributed.broadcast_state(self.task, world, parameters=True)
-        self.optimizers = {name: AdaShift(getattr(task, name).parameters(), lr=config.lr,
-                                          betas=tuple(config.betas), reduce=config.reduce)
-                           for name in ("critic", "generator")}
+        self.optimizers = {name: self._optimizer(getattr(task, name).parameters()) for name in ("critic", "generator")}
         self.schedulers = {name: LambdaLR(opt, lambda step: self.lr_factor(step))
                            for name, opt in self.optimizers.items()}
         self.ema = (AveragedModel(task.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
@@ -150,6 +151,14 @@ class Trainer:
         self.sums: dict[str, float] = defaultdict(float)  # loss sums since the last log
         self.unlogged = 0
         self.last_metrics: dict[str, float] = {}
+
+    def _optimizer(self, params: Any) -> torch.optim.Optimizer:
+        cfg = self.config
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
+        if cfg.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=cfg.lr)
+        return AdaShift(params, lr=cfg.lr, betas=tuple(cfg.betas), reduce=cfg.reduce)
 
     def lr_factor(self, step: int) -> float:
         """1 until the last ``decay_steps`` steps, then falling linearly to 0 at the end."""

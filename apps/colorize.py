@@ -1,0 +1,280 @@
+"""``ot-gan colorize``: several plausible colorings of one gray image.
+
+The diverse-colorization GAN of Cao et al., arXiv 1702.06674 (ALGORITHMS.md section 6): a stride-1
+fully convolutional generator sees the gray image at every layer and noise at several layers, and
+predicts only the chroma (YUV through scikit-image), so the output's luminance is the input's; an
+unconditional critic judges the full color image. By default it trains as an LGAN (log_sigmoid
+with MaxGP); the paper's WGAN is ``--objective wgan --regularizer clip --optimizer rmsprop
+--n-critic 5``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+from torch import Tensor, nn
+from torchvision.utils import save_image
+from tqdm.auto import tqdm
+
+from ot_gan.apps.common import prepare_outputs, resolve_device, train_command, used_run_options
+from ot_gan.color import gray_to_y, rgb_to_yuv, yuv_to_rgb
+from ot_gan.data import image_files, is_gray, load_source, read_image, resize_crop
+from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
+                           load_checkpoint, train)
+from ot_gan.engine.trainer import option
+from ot_gan.errors import InputError
+from ot_gan.lipschitz import METHODS, regularizer_by_name
+from ot_gan.models import ConvCritic
+from ot_gan.models.colorize import ColorizationGenerator
+from ot_gan.objectives import OBJECTIVES, get_objective
+from ot_gan.wasserstein import wasserstein1
+
+APP = "colorize"
+
+
+@dataclass
+class ColorizeConfig(TrainConfig):
+    """Everything a colorize training depends on (the engine's settings plus the model's)."""
+
+    images: str = option("photos", "Color images: a folder (any size; gray ones are skipped) or photos.")
+    size: int = option(64, "Training crop side in pixels (random crops of images resized to twice this).")
+    steps: int = option(20_000, "Generator steps to train for (raise it to extend a finished run).")
+    sample_every: int = option(500, "Steps between sample grids (0 = only at the end).")
+    objective: str = option("log_sigmoid", "GAN objective.", choices=tuple(OBJECTIVES))
+    regularizer: str = option("maxgp", "The critic's Lipschitz regularizer.", choices=("none",) + METHODS)
+    rho: float = option(0.1, "Weight of the gradient penalties (gp, lp, maxgp, maxal); 0.1 as in the LGAN paper.")
+    width: int = option(32, "Generator width w: layers of 4w, 2w, 2w, 2w, w channels (32 in the paper).")
+    noise_dim: int = option(100, "Dimension of the noise z.")
+    noise_layers: int = option(3, "Generator layers that receive the noise (the paper's code: 1).")
+    critic_width: int = option(64, "Channels of the critic's first layer.")
+
+
+
+def build_generator(arch: dict[str, Any]) -> ColorizationGenerator:
+    return ColorizationGenerator(arch["width"], arch["noise_dim"], arch["noise_layers"])
+
+
+def random_crops(images: Tensor, size: int, batch: Batch) -> Tensor:
+    """A random ``size`` crop of each image, flipped left-right half of the time."""
+    n, _, h, w = images.shape
+    u = batch.uniform(n, 3).cpu()
+    crops = []
+    for image, (dy, dx, flip) in zip(images, u.tolist()):
+        top, left = int(dy * (h - size + 1)), int(dx * (w - size + 1))
+        crop = image[:, top:top + size, left:left + size]
+        crops.append(crop.flip(-1) if flip < 0.5 else crop)
+    return torch.stack(crops)
+
+
+class ColorizeTask(Task):
+    """The colorization generator and an unconditional critic on YUV images, for the engine."""
+
+    app = APP
+
+    def __init__(self, cfg: ColorizeConfig, preview: Tensor) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.generator = build_generator(self.architecture())
+        self.regularizer = regularizer_by_name(cfg.regularizer, cfg.rho)
+        self.critic = self.regularizer.prepare(ConvCritic(3, cfg.size, cfg.critic_width))
+        self.objective = get_objective(cfg.objective)
+        self.register_buffer("preview", preview, persistent=False)
+
+    def architecture(self) -> dict[str, Any]:
+        return {"width": self.cfg.width, "noise_dim": self.cfg.noise_dim, "noise_layers": self.cfg.noise_layers,
+                "size": self.cfg.size}
+
+    def colorize(self, real: Tensor, batch: Batch) -> Tensor:
+        """[y, G(y, z)]: the real luminance with generated chroma."""
+        y = real[:, :1]
+        z = batch.uniform(len(y), self.cfg.noise_dim) * 2 - 1
+        return torch.cat([y, self.generator(y, z)], dim=1)
+
+    def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
+        real = random_crops(batch["images"], self.cfg.size, batch)
+        with torch.no_grad():
+            fake = self.colorize(real, batch)
+        penalty = self.regularizer.penalty(self.critic, real, fake)
+        return {"loss": self.objective.critic_loss(self.critic(real), self.critic(fake)) + penalty, "penalty": penalty}
+
+    def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
+        fake = self.colorize(random_crops(batch["images"], self.cfg.size, batch), batch)
+        return {"loss": self.objective.generator_loss(self.critic(fake))}
+
+    def after_critic_step(self) -> None:
+        self.regularizer.after_step(self.critic)
+
+    def samples(self, generator: nn.Module, gen: torch.Generator) -> Tensor:
+        """Rows: a photo, then four colorings of its gray version."""
+        y = self.preview[:, :1].repeat_interleave(4, dim=0)
+        z = (torch.rand(len(y), self.cfg.noise_dim, generator=gen) * 2 - 1).to(y)
+        colored = yuv_to_rgb(y, generator(y, z)).view(len(self.preview), 4, 3, *y.shape[2:])
+        truth = yuv_to_rgb(self.preview[:, :1], self.preview[:, 1:]).unsqueeze(1)
+        return torch.cat([truth, colored], dim=1).flatten(0, 1) * 2 - 1
+
+
+def load_color_images(spec: str, side: int, seed: int = 0) -> tuple[Tensor, int]:
+    """Color images resized/cropped to ``side`` as YUV in [-1, 1], and the count of gray ones skipped."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        files = image_files(path)
+        images = [read_image(p, 3) for p in files if not is_gray(p)]
+        colored = [img for img in images if (img.amax(0) - img.amin(0)).max() > 2 / 255]  # RGB files of gray content
+        skipped = len(files) - len(colored)
+        if not colored:
+            raise InputError(f"{spec}: no color images" + (f" ({skipped} gray ones skipped)" if skipped else ""))
+        data = torch.stack([resize_crop(img, side) for img in colored]) * 2 - 1
+    else:
+        samples = load_source(spec, size=side, seed=seed)
+        if not samples.is_image or samples.data.shape[1] != 3:
+            raise InputError(f"{spec}: colorize trains on color images (a folder, or photos)")
+        data, skipped = torch.as_tensor(samples.data), 0
+        if data.shape[-1] != side:
+            data = resize_crop(data, side)
+    return rgb_to_yuv(data), skipped
+
+
+def train_colorizer(cfg: ColorizeConfig, out: Path, overwrite: bool = False, resume: bool = False) -> TrainResult:
+    """Train on ``cfg.images`` into the run directory ``out``."""
+    images, skipped = load_color_images(cfg.images, 2 * cfg.size, cfg.seed)
+    if skipped and not cfg.quiet:
+        click.echo(f"skipped {skipped} gray images of {cfg.images}", err=True)
+    preview = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed))[:5]]
+    preview = resize_crop(preview, cfg.size)
+    return train(lambda: ColorizeTask(cfg, preview), cfg, {"images": images}, out, overwrite=overwrite, resume=resume)
+
+
+# ---- apply and eval ------------------------------------------------------------------------------------
+def load_colorizer(run: Path, device: torch.device) -> tuple[ColorizationGenerator, dict[str, Any]]:
+    payload = load_checkpoint(find_checkpoint(run), APP)
+    generator = build_generator(payload["architecture"])
+    generator.load_state_dict(generator_weights(payload))
+    return generator.to(device).eval(), payload["architecture"]
+
+
+@torch.no_grad()
+def colorings(generator: ColorizationGenerator, y: Tensor, k: int, seed: int) -> Tensor:
+    """``k`` chroma samples (k, 2, H, W) for one luminance plane y (1, 1, H, W)."""
+    z = torch.rand(k, generator.noise_dim, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    device = next(generator.parameters()).device
+    return generator(y.expand(k, -1, -1, -1).to(device), z.to(device)).float().cpu()
+
+
+def apply_folder(run: Path, inputs: Path, output: Path, samples: int = 4, seed: int = 0, sheet: bool = False,
+                 device: torch.device = torch.device("cpu"), progress: bool = True) -> int:
+    """``samples`` colorings of every image under ``inputs`` (color ones are made gray first), at
+    native size, as ``<name>_<k>.png`` (and ``<name>_sheet.png``) in ``output``."""
+    if not inputs.is_dir():
+        raise InputError(f"{inputs}: not a folder of images")
+    files = image_files(inputs)
+    if not files:
+        raise InputError(f"{inputs}: no images found")
+    generator, _ = load_colorizer(run, device)
+    stems = [str(p.relative_to(inputs).with_suffix("")) for p in files]
+    names = [f"{s}_{k}.png" for s in stems for k in range(samples)]
+    names += [f"{s}_sheet.png" for s in stems] if sheet else []
+    paths = iter(prepare_outputs(output, names))
+    outputs = []
+    for src in tqdm(files, desc="colorize", disable=not progress):
+        y = gray_to_y(read_image(src, 3)[None] * 2 - 1)
+        rgb = yuv_to_rgb(y.expand(samples, -1, -1, -1), colorings(generator, y, samples, seed))
+        outputs.append((y, rgb))
+        for image in rgb:
+            dst = next(paths)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            save_image(image, dst)
+    if sheet:
+        for (y, rgb), dst in zip(outputs, paths):
+            save_image(torch.cat([((y + 1) / 2).expand(1, 3, -1, -1), rgb]), dst, nrow=samples + 1)
+    return len(files)
+
+
+def colorfulness(rgb: Tensor) -> Tensor:
+    """Hasler and Suesstrunk's colorfulness of RGB images (n, 3, H, W) in [0, 1], on the 0-255 scale."""
+    r, g, b = (rgb * 255).unbind(1)
+    rg, yb = (r - g).flatten(1), (0.5 * (r + g) - b).flatten(1)
+    return (rg.std(1).square() + yb.std(1).square()).sqrt() + 0.3 * (rg.mean(1).square() + yb.mean(1).square()).sqrt()
+
+
+def chroma_statistics(uv: Tensor) -> Tensor:
+    """Per image: mean and standard deviation of u and v (n, 4)."""
+    return torch.cat([uv.flatten(2).mean(2), uv.flatten(2).std(2)], dim=1)
+
+
+def evaluate(run: Path, images: str, samples: int = 4, n: int = 200, w1_steps: int = 1000, seed: int = 0,
+             device: torch.device = torch.device("cpu"), progress: bool = False) -> dict[str, Any]:
+    """Diversity, colorfulness and realism of a run's colorings of ``n`` real images."""
+    generator, arch = load_colorizer(run, device)
+    real, _ = load_color_images(images, arch["size"], seed)
+    real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:n]]
+    uvs = torch.stack([colorings(generator, y[None], samples, seed + i) for i, y in enumerate(real[:, :1])])
+    pairs = list(itertools.combinations(range(samples), 2))
+    diversity = torch.stack([(uvs[:, i] - uvs[:, j]).abs().mean(dim=(1, 2, 3)) for i, j in pairs]).mean()
+    fake_rgb = yuv_to_rgb(real[:, :1].repeat_interleave(samples, 0), uvs.flatten(0, 1))
+    real_rgb = yuv_to_rgb(real[:, :1], real[:, 1:])
+    w1 = wasserstein1(chroma_statistics(uvs.flatten(0, 1)), chroma_statistics(real[:, 1:]), method="maxal",
+                      steps=w1_steps, device=device, seed=seed, progress=progress)
+    return {"run": str(run), "images": images, "n": len(real), "samples": samples,
+            "diversity": float(diversity), "colorfulness": float(colorfulness(fake_rgb).mean()),
+            "colorfulness_real": float(colorfulness(real_rgb).mean()), "w1_chroma_statistics": w1.distance}
+
+
+def format_eval(r: dict[str, Any]) -> str:
+    return "\n".join([
+        f"{r['run']}: {r['samples']} colorings of each of {r['n']} gray versions of {r['images']}",
+        f"diversity (mean pairwise |uv| difference among the colorings of one image): {r['diversity']:.4f}",
+        f"colorfulness (Hasler-Suesstrunk): {r['colorfulness']:.1f} (the real photos: {r['colorfulness_real']:.1f})",
+        f"realism: W1 between per-image chroma statistics of colorings and photos: {r['w1_chroma_statistics']:.4f}"])
+
+
+# ---- command line -------------------------------------------------------------------------------------
+@click.group(APP)
+def command() -> None:
+    """Diverse colorization: K different plausible colorings of a gray image.
+
+    \b
+    ot-gan colorize train --images photos --out runs/color
+    ot-gan colorize apply runs/color --input gray/ --output colored/ --samples 4 --sheet
+    ot-gan colorize eval runs/color --images photos"""
+
+
+command.add_command(train_command(ColorizeConfig, train_colorizer, "Train a colorization generator on color "
+                                  "images (re-run the same command to resume a stopped run)."))
+
+
+@command.command("apply")
+@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.option("--input", "inputs", type=click.Path(path_type=Path), required=True,
+              help="Folder of gray or color images (color ones are made gray first), any size.")
+@click.option("--output", type=click.Path(path_type=Path), required=True,
+              help="Folder for <name>_<k>.png (never overwritten).")
+@click.option("--samples", type=click.IntRange(1), default=4, show_default=True, help="Colorings per image.")
+@click.option("--sheet", is_flag=True, help="Also save <name>_sheet.png: the gray input and its colorings.")
+@used_run_options
+def apply_command(run: Path, inputs: Path, output: Path, samples: int, sheet: bool, quiet: bool, seed: int,
+                  device: str, threads: int) -> None:
+    """Colorize a folder of images, ``--samples`` different ways each."""
+    n = apply_folder(run, inputs, output, samples, seed, sheet, resolve_device(device, threads), not quiet)
+    click.echo(f"colorized {n} images {samples} ways into {output}")
+
+
+@command.command("eval")
+@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.option("--images", required=True, help="Real color images (a folder, or photos).")
+@click.option("--samples", type=click.IntRange(2), default=4, show_default=True, help="Colorings per image.")
+@click.option("--n", "n", type=click.IntRange(1), default=200, show_default=True, help="Images to colorize.")
+@click.option("--w1-steps", type=click.IntRange(1), default=1000, show_default=True,
+              help="Critic steps of the W1 estimate.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@used_run_options
+def eval_command(run: Path, images: str, samples: int, n: int, w1_steps: int, as_json: bool, quiet: bool,
+                 seed: int, device: str, threads: int) -> None:
+    """Diversity, colorfulness and realism of a trained run."""
+    result = evaluate(run, images, samples, n, w1_steps, seed, resolve_device(device, threads), progress=not quiet)
+    click.echo(json.dumps(result) if as_json else format_eval(result))
