@@ -236,7 +236,7 @@ def format_eval(r: dict[str, Any]) -> str:
 # ---- command line -------------------------------------------------------------------------------------
 @click.group(APP)
 def command() -> None:
-    """Diverse colorization: K different plausible colorings of a gray image.
+    """Several plausible colorings of each gray image.
 
     \b
     ot-gan colorize train --images photos --out runs/color

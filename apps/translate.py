@@ -362,7 +362,7 @@ def format_eval(r: dict[str, Any]) -> str:
 # ---- command line ---------------------------------------------------------------------------------------
 @click.group(APP)
 def command() -> None:
-    """Unpaired image translation guided by a task cost (OT-CycleGAN).
+    """OT-guided unpaired image translation (OT-CycleGAN).
 
     \b
     ot-gan translate train --a photos_A/ --b photos_B/ --out runs/ab --cost color
