@@ -25,6 +25,7 @@ from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
 from ot_gan.apps.common import prepare_outputs, resolve_device, train_command, used_run_options
+from ot_gan.color import gray_to_y
 from ot_gan.data import image_files, load_source, read_image, resize_crop
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
@@ -326,6 +327,13 @@ def apply_folder(run: Path, inputs: Path, output: Path, direction: str = "a2b", 
     return len(files)
 
 
+def with_channels(x: Tensor, channels: int) -> Tensor:
+    """Images with ``channels`` channels: gray widened to RGB, RGB narrowed to its luminance."""
+    if x.shape[1] == channels:
+        return x
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else gray_to_y(x)
+
+
 def evaluate(run: Path, a: str, b: str, w1_steps: int = 1000, seed: int = 0,
              device: torch.device = torch.device("cpu"), progress: bool = False) -> dict[str, Any]:
     """Mismatch (mean task cost between inputs and translations) and realism (W1 to the real
@@ -341,7 +349,7 @@ def evaluate(run: Path, a: str, b: str, w1_steps: int = 1000, seed: int = 0,
         translated = torch.cat([run_generator(generator, part.to(device), seed).float().cpu() for part in x.split(64)])
         w1 = wasserstein1(translated.flatten(1), y.flatten(1), method="maxal", steps=w1_steps, device=device,
                           seed=seed, progress=progress)
-        before = wasserstein1(x.expand(-1, y.shape[1], -1, -1).flatten(1), y.flatten(1), method="maxal",
+        before = wasserstein1(with_channels(x, y.shape[1]).flatten(1), y.flatten(1), method="maxal",
                               steps=w1_steps, device=device, seed=seed, progress=progress)
         result[direction] = {"n": len(x), "mismatch": float(cost(x, translated).mean()),
                              "w1_to_target": w1.distance, "w1_input_to_target": before.distance}

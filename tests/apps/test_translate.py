@@ -126,6 +126,20 @@ def test_train_interrupt_resume_apply(tmp_path: Path) -> None:
     assert r["a2b"]["n"] == 5 and r["b2a"]["n"] == 4 and r["cost"] == "l2" and r["a2b"]["mismatch"] >= 0
 
 
+def test_gray_to_color_domains_train_apply_and_eval(tmp_path: Path) -> None:
+    cfg = TranslateConfig(**{**TINY, "a": "digits:0"}, steps=3, guidance="reference", cost="gray",
+                          sample_every=0, checkpoint_every=3)
+    train_translator(cfg, tmp_path / "run")
+    code, out, err = run("translate", "eval", tmp_path / "run", "--a", "digits:0", "--b", "colordigits:1",
+                         "--w1-steps", "5", "--json", "--quiet")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["a2b"]["n"] == 178 and r["b2a"]["n"] == 182 and r["cost"] == "gray"
+    generator, arch = load_translator(tmp_path / "run", "a2b", torch.device("cpu"))
+    assert (arch["channels_a"], arch["channels_b"]) == (1, 3)
+    assert run_generator(generator, torch.zeros(2, 1, 12, 20)).shape == (2, 3, 12, 20)
+
+
 @pytest.mark.parametrize("case", ["size", "no-b", "cost", "critic-layers", "input"])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
     base = ["translate", "train", "--out", tmp_path / "run", "--quiet"]
