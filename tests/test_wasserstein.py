@@ -11,11 +11,6 @@ from ot_gan.errors import InputError
 from ot_gan.wasserstein import exact_w1
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch.set_num_threads(1)
-
-
 def translated_gaussians(d: int, n: int, shift: float = 2.0, seed: int = 0):
     """N(0, I) against N(v, I): W1 = ||v||."""
     g = torch.Generator().manual_seed(seed)
