@@ -128,8 +128,8 @@ class CriticEstimator:
         regularizer: one of clip, gp, lp, sn, maxgp, maxal, or a ``Regularizer`` instance.
         critic: the network; by default an MLP (or a conv net for images of side >= 16).
         steps: the most critic steps before annealing; at least ``min_steps`` are taken.
-        tol: relative change of the smoothed estimate and of K over two checks (``check_every``
-            steps apart) under which training has settled.
+        tol: relative change of the gap and of K (means over ``check_every`` steps) since half as
+            many steps, under which training has settled.
     """
 
     def __init__(
@@ -182,8 +182,8 @@ class CriticEstimator:
             pick = idx[torch.randint(len(idx), (self.batch_size,), generator=gen)]
             return data[pick].to(self.device, torch.float32, non_blocking=True)
 
-        gap_avg = slope_avg = None
-        history: list[tuple[float, float]] = []
+        window: list[tuple[float, float]] = []  # (gap, slope) of each step since the last check
+        history: list[tuple[float, float]] = []  # their means at each check
         bar = tqdm(total=self.steps, desc=f"W1 {self.method}", disable=not self.progress, leave=False)
         step, anneal_start, anneal_steps = 0, None, 0
         while anneal_start is None or step < anneal_start + anneal_steps:
@@ -199,17 +199,17 @@ class CriticEstimator:
             loss.backward()
             opt.step()
             self.regularizer.after_step(critic)
-            decay = min(0.98, 1 - 1 / step)
-            g, s = gap.item(), self.regularizer.last_slope
-            gap_avg = g if gap_avg is None else decay * gap_avg + (1 - decay) * g
-            if math.isfinite(s):
-                slope_avg = s if slope_avg is None else decay * slope_avg + (1 - decay) * s
             bar.update()
-            if anneal_start is None and step % self.check_every == 0:
-                history.append((gap_avg, slope_avg if slope_avg is not None else 1.0))
-                bar.set_postfix(gap=f"{gap_avg:.4g}", K=f"{history[-1][1]:.3f}")
+            if anneal_start is not None:
+                continue
+            window.append((gap.item(), self.regularizer.last_slope))
+            if step % self.check_every == 0:
+                slopes = [s for _, s in window if math.isfinite(s)]
+                history.append((sum(g for g, _ in window) / len(window), sum(slopes) / len(slopes) if slopes else 1.0))
+                window.clear()
+                bar.set_postfix(gap=f"{history[-1][0]:.4g}", K=f"{history[-1][1]:.3f}")
             settled = step % self.check_every == 0 and step >= self.min_steps and self._settled(history)
-            if anneal_start is None and (settled or step == self.steps):
+            if settled or step == self.steps:
                 # Decay lr to 0 so that the critic, and with it K, stops jittering.
                 anneal_start, anneal_steps = step, max(1, step // 4)
                 bar.total = step + anneal_steps
@@ -229,16 +229,20 @@ class CriticEstimator:
             seconds=time.perf_counter() - start, heldout=heldout, ci95=ci, lipschitz=k, steps=step,
             details={"regularizer": self.regularizer.hyperparameters(), "divided_by_K": self.method != "maxal",
                      "batch_size": self.batch_size, "holdout": self.holdout,
+                     "critic_parameters": sum(p.numel() for p in critic.parameters()),
                      **({"multiplier": self.regularizer.multiplier.item()}
                         if hasattr(self.regularizer, "multiplier") else {})})
         return self
 
     def _settled(self, history: list[tuple[float, float]]) -> bool:
-        if len(history) < 3:
+        """Whether the mean gap and K over the last check window are within ``tol`` (relative) of
+        those of the window ending halfway through training: a slow climb keeps going, however
+        small each window's change, until it has gained less than ``tol`` since half as many steps."""
+        if len(history) < 2:
             return False
-        (g0, k0), (g1, k1), (g2, k2) = history[-3:]
+        (g0, k0), (g1, k1) = history[len(history) // 2 - 1], history[-1]  # at step <= half, and now
         rel = lambda a, b: abs(a - b) / max(abs(b), 1e-12)  # noqa: E731
-        return max(rel(g1, g2), rel(g0, g2), rel(k1, k2), rel(k0, k2)) < self.tol
+        return max(rel(g0, g1), rel(k0, k1)) < self.tol
 
     @torch.no_grad()
     def _values(self, data: Tensor, chunk: int = 8192) -> Tensor:

@@ -38,6 +38,15 @@ def test_critic_run_prints_a_table_and_json():
     assert r["n_a"] == 400 and r["dim"] == 2 and len(r["ci95"]) == 2 and r["config"]["seed"] == 3
 
 
+def test_critic_size_options():
+    sizes = []
+    for extra in ([], ["--width", "16", "--depth", "2"]):
+        code, out, _ = run("wdist", "gaussians:100", "rings:100", "--steps", "5", "--quiet", "--json", *extra)
+        assert code == 0
+        sizes.append(json.loads(out)["details"]["critic_parameters"])
+    assert sizes[1] < sizes[0] / 10
+
+
 def test_config_file_sets_defaults_and_flags_override(tmp_path):
     (tmp_path / "c.yaml").write_text("method: sliced\nseed: 4\n")
     code, out, _ = run("wdist", "gaussians:200", "rings:200", "--config", tmp_path / "c.yaml", "--json")
