@@ -38,6 +38,14 @@ def test_critic_run_prints_a_table_and_json():
     assert r["n_a"] == 400 and r["dim"] == 2 and len(r["ci95"]) == 2 and r["config"]["seed"] == 3
 
 
+def test_ctransform_row_and_json():
+    code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "60", "--quiet", "--ctransform")
+    assert code == 0 and "c-transform" in out
+    code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "60", "--quiet", "--ctransform", "--json")
+    r = json.loads(out)
+    assert 0 < r["ctransform"] <= r["exact"] + 1e-6
+
+
 def test_critic_size_options():
     sizes = []
     for extra in ([], ["--width", "16", "--depth", "2"]):
@@ -78,6 +86,7 @@ def bad_inputs(tmp_path):
     np.save(tmp_path / "w4.npy", np.zeros((10, 4)))
     np.save(tmp_path / "nan.npy", np.full((10, 3), np.nan))
     np.save(tmp_path / "big.npy", np.zeros((8100, 2)))
+    np.save(tmp_path / "huge.npy", np.zeros((50_001, 2)))
     (tmp_path / "bad.yaml").write_text("methd: exact\n")
     return tmp_path
 
@@ -90,6 +99,8 @@ def bad_inputs(tmp_path):
     (["{t}/nan.npy", "{t}/w3.npy"], "NaN"),
     (["{t}/big.npy", "{t}/big.npy", "--method", "exact"], "use --method maxal"),
     (["digits", "digits", "--config", "{t}/bad.yaml"], "unknown keys methd"),
+    (["digits", "digits", "--method", "exact", "--ctransform"], "has none"),
+    (["{t}/huge.npy", "{t}/huge.npy", "--ctransform"], "subsample the sets"),
 ])
 def test_bad_input_is_one_line_and_exit_2(bad_inputs, args, message):
     code, out, err = run("wdist", *[a.format(t=bad_inputs) for a in args])
