@@ -92,10 +92,14 @@ def format_table(r: dict[str, Any]) -> str:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
-    if r["exact"] is not None and r["method"] in CRITIC_METHODS and r["dim"] > 8:
-        lines += ["", *textwrap.wrap("exact = the plug-in W1 of the two sets; in high dimension it is biased "
-                                     "upward, and the held-out estimate (a lower bound of the population W1) "
-                                     "is the safer figure.", 100)]
+    shown = (r["exact"] is not None, r.get("ctransform") is not None)  # which plug-in figures are printed
+    if r["method"] in CRITIC_METHODS and r["dim"] > 8 and any(shown):
+        what = {(True, False): "exact = the plug-in W1 of the two sets",
+                (False, True): "c-transform = a lower bound of the plug-in W1 of the two sets",
+                (True, True): "exact = the plug-in W1 of the two sets, c-transform a lower bound of it"}[shown]
+        note = (f"{what}; in high dimension the plug-in W1 is biased upward, and the held-out estimate (a lower "
+                "bound of the population W1) is the safer figure.")
+        lines += ["", *textwrap.wrap(note, 100, break_on_hyphens=False)]
     return "\n".join(lines)
 
 
@@ -122,8 +126,9 @@ def format_table(r: dict[str, Any]) -> str:
               help="Also print POT's exact W1 when the cost matrix is small enough (up to about 8k x 8k).")
 @click.option("--ctransform", is_flag=True,
               help="Also print the c-transform of the trained critic on all samples: a certified lower bound "
-                   "of the exact plug-in W1, usually closer to it than the critic alone; for sets up to "
-                   "50k x 50k, where exact OT would not fit in memory.")
+                   "of the exact plug-in W1, usually closer to it than the critic alone. For low-dimensional "
+                   "sets (the plug-in W1 is biased upward in high dimension) of up to 50k x 50k samples, "
+                   "also past exact OT's memory limit.")
 @device_option
 @threads_option
 @seed_option

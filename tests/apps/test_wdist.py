@@ -44,6 +44,8 @@ def test_ctransform_row_and_json():
     code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "60", "--quiet", "--ctransform", "--json")
     r = json.loads(out)
     assert 0 < r["ctransform"] <= r["exact"] + 1e-6
+    code, out, _ = run("wdist", "digits:3", "digits:8", "--steps", "5", "--quiet", "--ctransform", "--no-exact")
+    assert code == 0 and "c-transform = a lower bound of the plug-in W1" in out and "biased upward" in out
 
 
 def test_critic_size_options():
