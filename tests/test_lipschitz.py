@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from ot_gan.lipschitz import (MaxAL, MaxGP, gradient_norms, interpolates, make_regularizer)
+from ot_gan.models.critics import MaxMin, MLPCritic
 
 
 class Linear(nn.Module):
@@ -38,6 +39,35 @@ def test_penalties_on_a_linear_critic(name, expected):
     real, fake = batches()
     assert reg.penalty(Linear([3.0, 4.0, 0.0]), real, fake).item() == pytest.approx(expected)
     assert reg.last_slope == pytest.approx(5.0)
+
+
+def test_maxmin_sorts_each_pair_and_keeps_gradient_norms():
+    """MaxMin is a per-sample permutation of its inputs: (max, min) of the two halves, and the
+    norm of any back-propagated gradient unchanged."""
+    x = torch.randn(32, 8, requires_grad=True)
+    out = MaxMin()(x)
+    a, b = x.detach().chunk(2, dim=1)
+    torch.testing.assert_close(out, torch.cat([torch.maximum(a, b), torch.minimum(a, b)], dim=1))
+    v = torch.randn(32, 8)
+    (grad,) = torch.autograd.grad((out * v).sum(), x)
+    torch.testing.assert_close(grad.norm(dim=1), v.norm(dim=1))
+
+
+def test_max_slope_penalty_has_the_gradient_of_the_batch_maximum():
+    """Only the arg-max interpolate is differentiated twice, and the parameter gradient is the
+    same as through the whole batch's slopes."""
+    torch.manual_seed(0)
+    f = MLPCritic(3, width=16, depth=2)
+    real, fake = batches()
+    torch.manual_seed(1)
+    MaxGP().penalty(f, real, fake).backward()
+    ours = [p.grad for p in f.parameters()]  # None for the output bias, which has no slope
+    f.zero_grad(set_to_none=True)
+    torch.manual_seed(1)  # the same interpolates
+    (10 * (gradient_norms(f, interpolates(real, fake)).max() - 1) ** 2).backward()
+    assert [g is None for g in ours] == [p.grad is None for p in f.parameters()] == [False] * 4 + [False, True]
+    for g, p in zip(ours[:-1], list(f.parameters())[:-1]):
+        torch.testing.assert_close(g, p.grad)
 
 
 def test_one_sided_lp_does_not_penalize_small_slopes():
