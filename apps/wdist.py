@@ -23,7 +23,7 @@ class WdistConfig:
     source_a: str
     source_b: str
     method: str = "maxal"
-    steps: int = 5000
+    steps: int = 8000
     batch_size: int = 256
     width: int = 128
     depth: int = 4
@@ -109,7 +109,7 @@ def format_table(r: dict[str, Any]) -> str:
 @click.option("--method", type=click.Choice(METHODS), default="maxal", show_default=True,
               help="maxal reads W1 off a critic with K = 1; maxgp/gp/lp/sn/clip divide by the measured K; "
                    "exact and sinkhorn are POT's solvers (small sets); sliced is the smaller sliced W1.")
-@click.option("--steps", type=click.IntRange(1), default=5000, show_default=True,
+@click.option("--steps", type=click.IntRange(1), default=8000, show_default=True,
               help="Most critic steps (training stops earlier once the estimate has settled).")
 @click.option("--batch-size", type=click.IntRange(2), default=256, show_default=True)
 @click.option("--width", type=click.IntRange(1), default=128, show_default=True,
