@@ -153,7 +153,7 @@ class CriticEstimator:
     """W1 by training a Lipschitz-regularized critic on the Kantorovich-Rubinstein dual.
 
     ``fit(x, y)`` splits each set into training and held-out samples, trains the critic with
-    AdaShift on minibatches until the estimate and the Lipschitz constant have settled (or
+    AdaShift on minibatches until the held-out estimate and the Lipschitz constant have settled (or
     ``steps`` is reached), anneals the learning rate to 0 over a quarter as many steps again,
     then measures K on many fresh interpolates. ``result_`` holds the
     estimate on all samples, the held-out estimate with a bootstrap 95% interval (a 1-Lipschitz
