@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from ot_gan.apps import colorize, synthesize, translate, wdist
@@ -29,11 +27,7 @@ cli.add_command(colorize.command)
 
 def main() -> None:
     """Entry point of the ``ot-gan`` console script."""
-    try:
-        cli(prog_name="ot-gan")
-    except KeyboardInterrupt:
-        click.echo("ot-gan: interrupted", err=True)
-        sys.exit(130)
+    cli(prog_name="ot-gan")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ class BadInput(click.ClickException):
 
 
 class Group(click.Group):
-    """A click group that turns the library's InputError into BadInput."""
+    """A click group that turns the library's InputError into BadInput (exit 2), a diverged training
+    into one line and exit 1, and Ctrl-C into one line and exit 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -39,6 +40,9 @@ class Group(click.Group):
         except TrainingDiverged as err:
             click.echo(f"ot-gan: {err}", err=True)
             sys.exit(1)
+        except KeyboardInterrupt:  # click would print "Aborted!" and exit 1
+            click.echo("\not-gan: interrupted", err=True)
+            sys.exit(130)
 
 
 def load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

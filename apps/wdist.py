@@ -65,7 +65,7 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
     if cfg.method in CRITIC_METHODS:
         kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
                       holdout=cfg.holdout, device=device, seed=cfg.seed, progress=progress,
-                      ctransform=cfg.ctransform)
+                      ctransform=cfg.ctransform, interruptible=True)
     result = asdict(wasserstein1(xa, xb, method=cfg.method, **kwargs))
     result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None)
     if cfg.method == "exact":
@@ -92,6 +92,8 @@ def format_table(r: dict[str, Any]) -> str:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    if r.get("interrupted"):
+        lines += ["", f"Interrupted at step {r['steps']}, before the critic had settled: a rough estimate."]
     shown = (r["exact"] is not None, r.get("ctransform") is not None)  # which plug-in figures are printed
     if r["method"] in CRITIC_METHODS and r["dim"] > 8 and any(shown):
         what = {(True, False): "exact = the plug-in W1 of the two sets",

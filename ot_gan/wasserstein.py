@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 
 from ot_gan.data import split_indices
 from ot_gan.errors import InputError
+from ot_gan.interrupt import StopRequest, stop_on_signals
 from ot_gan.lipschitz import METHODS as CRITIC_METHODS
 from ot_gan.lipschitz import Regularizer, gradient_norms, interpolates, make_regularizer
 from ot_gan.models import critic_for
@@ -53,6 +55,7 @@ class W1Result:
     lipschitz: float | None = None  # critic's Lipschitz constant, max over fresh interpolates
     steps: int | None = None
     ctransform: float | None = None  # critic methods, on request: the c-transform lower bound of ``exact``
+    interrupted: bool = False  # critic methods: training was stopped by Ctrl-C before it settled
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -167,6 +170,9 @@ class CriticEstimator:
             ``check_every`` steps) since half as many steps, under which training has settled.
         ctransform: also compute ``ctransform_w1`` of the trained critic on all samples (a
             certified lower bound of the exact plug-in W1; sets up to 50k x 50k).
+        interruptible: a Ctrl-C (or SIGTERM) during training stops it after the current step, and
+            the critic trained so far is still measured, with ``interrupted`` set in the result;
+            a second one quits. Off, Ctrl-C raises KeyboardInterrupt as usual.
     """
 
     def __init__(
@@ -188,6 +194,7 @@ class CriticEstimator:
         seed: int = 0,
         progress: bool = False,
         ctransform: bool = False,
+        interruptible: bool = False,
         **regularizer_kwargs: Any,
     ) -> None:
         if isinstance(regularizer, str) and regularizer not in CRITIC_METHODS:
@@ -200,7 +207,7 @@ class CriticEstimator:
         self.width, self.depth, self.holdout, self.tol = width, depth, holdout, tol
         self.check_every, self.bootstrap = check_every, bootstrap
         self.device, self.seed, self.progress = torch.device(device), seed, progress
-        self.ctransform = ctransform
+        self.ctransform, self.interruptible = ctransform, interruptible
         self.scale = 1.0  # the gap is divided by this: the measured K, or 1 for MaxAL
         self.result_: W1Result | None = None
 
@@ -231,39 +238,43 @@ class CriticEstimator:
         history: list[tuple[float, float, float]] = []  # means of both at each check (nan: no held-out)
         bar = tqdm(total=self.steps, desc=f"W1 {self.method}", disable=not self.progress, leave=False)
         step, anneal_start, anneal_steps = 0, None, 0
-        while anneal_start is None or step < anneal_start + anneal_steps:
-            step += 1
-            if anneal_start is not None:
-                for group in opt.param_groups:
-                    group["lr"] = self.lr * (1 - (step - anneal_start) / anneal_steps)
-            xb, yb = batch(x, tr_x), batch(y, tr_y)
-            f = critic(torch.cat([xb, yb]))
-            gap = f[: len(xb)].mean() - f[len(xb):].mean()
-            loss = -gap + self.regularizer.penalty(critic, xb, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            self.regularizer.after_step(critic)
-            bar.update()
-            if anneal_start is not None:
-                continue
-            window.append((gap.item(), self.regularizer.last_slope))
-            if watch is not None and step % max(1, self.check_every // 10) == 0:
-                watched.append(self._gap(*watch))
-            if step % self.check_every == 0:
-                slopes = [s for _, s in window if math.isfinite(s)]
-                history.append((sum(g for g, _ in window) / len(window), sum(slopes) / len(slopes) if slopes else 1.0,
-                                sum(watched) / len(watched) if watched else math.nan))
-                window.clear()
-                watched.clear()
-                bar.set_postfix(gap=f"{history[-1][0]:.4g}", K=f"{history[-1][1]:.3f}")
-            settled = step % self.check_every == 0 and step >= self.min_steps and self._settled(history)
-            if settled or step == self.steps:
-                # Decay lr to 0 so that the critic, and with it K, stops jittering.
-                anneal_start, anneal_steps = step, max(1, step // 4)
-                bar.total = step + anneal_steps
-                bar.refresh()
+        notice = "ot-gan: stopping the critic's training to report the estimate so far (Ctrl-C again quits)"
+        with stop_on_signals(notice) if self.interruptible else nullcontext(StopRequest()) as stop:
+            while not stop.requested and (anneal_start is None or step < anneal_start + anneal_steps):
+                step += 1
+                if anneal_start is not None:
+                    for group in opt.param_groups:
+                        group["lr"] = self.lr * (1 - (step - anneal_start) / anneal_steps)
+                xb, yb = batch(x, tr_x), batch(y, tr_y)
+                f = critic(torch.cat([xb, yb]))
+                gap = f[: len(xb)].mean() - f[len(xb):].mean()
+                loss = -gap + self.regularizer.penalty(critic, xb, yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                self.regularizer.after_step(critic)
+                bar.update()
+                if anneal_start is not None:
+                    continue
+                window.append((gap.item(), self.regularizer.last_slope))
+                if watch is not None and step % max(1, self.check_every // 10) == 0:
+                    watched.append(self._gap(*watch))
+                if step % self.check_every == 0:
+                    slopes = [s for _, s in window if math.isfinite(s)]
+                    history.append((sum(g for g, _ in window) / len(window),
+                                    sum(slopes) / len(slopes) if slopes else 1.0,
+                                    sum(watched) / len(watched) if watched else math.nan))
+                    window.clear()
+                    watched.clear()
+                    bar.set_postfix(gap=f"{history[-1][0]:.4g}", K=f"{history[-1][1]:.3f}")
+                settled = step % self.check_every == 0 and step >= self.min_steps and self._settled(history)
+                if settled or step == self.steps:
+                    # Decay lr to 0 so that the critic, and with it K, stops jittering.
+                    anneal_start, anneal_steps = step, max(1, step // 4)
+                    bar.total = step + anneal_steps
+                    bar.refresh()
         bar.close()
+        interrupted = stop.requested and (anneal_start is None or step < anneal_start + anneal_steps)
 
         critic.eval()
         k = self.lipschitz_constant(x, y)
@@ -277,7 +288,7 @@ class CriticEstimator:
         self.result_ = W1Result(
             distance=distance, method=self.method, n_a=len(x), n_b=len(y), dim=int(x[0].numel()),
             seconds=time.perf_counter() - start, heldout=heldout, ci95=ci, lipschitz=k, steps=step,
-            ctransform=refined,
+            ctransform=refined, interrupted=interrupted,
             details={"regularizer": self.regularizer.hyperparameters(), "divided_by_K": self.method != "maxal",
                      "batch_size": self.batch_size, "holdout": self.holdout,
                      "critic_parameters": sum(p.numel() for p in critic.parameters()),

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import signal
 import sys
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +33,7 @@ from ot_gan.engine.checkpoint import save_checkpoint
 from ot_gan.engine.rundir import RunDir, open_run
 from ot_gan.engine.task import Batch, Task
 from ot_gan.errors import InputError
+from ot_gan.interrupt import stop_on_signals
 from ot_gan.optim import REDUCES, AdaShift
 
 
@@ -147,7 +145,6 @@ class Trainer:
         self.ema = (AveragedModel(task.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
                     if config.ema else None)
         self.step, self.seconds, self.saved_step = 0, 0.0, 0
-        self.stop_requested = False
         self.sums: dict[str, float] = defaultdict(float)  # loss sums since the last log
         self.unlogged = 0
         self.last_metrics: dict[str, float] = {}
@@ -261,7 +258,8 @@ class Trainer:
                    disable=cfg.quiet or not main, file=sys.stderr, dynamic_ncols=True)
         start = time.perf_counter() - self.seconds
         interrupted = False
-        with self._stop_on_signals(), bar:
+        notice = "ot-gan: stopping after this step to save a checkpoint (Ctrl-C again quits at once)"
+        with stop_on_signals(notice if main else None) as stop, bar:
             while self.step < cfg.steps:
                 self.train_step()
                 self.seconds = time.perf_counter() - start
@@ -275,7 +273,7 @@ class Trainer:
                     self.save()
                 if main and cfg.keep_every and self.step % cfg.keep_every == 0 and self.run:
                     save_checkpoint(self.state_dict(), self.run.numbered_checkpoint(self.step))
-                if distributed.any_rank(self.stop_requested, self.world, self.device):
+                if distributed.any_rank(stop.requested, self.world, self.device):
                     interrupted = self.step < cfg.steps
                     break
         if self.saved_step != self.step:
@@ -330,24 +328,3 @@ class Trainer:
             return None
         return SummaryWriter(str(self.run.path / "tensorboard"), purge_step=self.step or None)
 
-    @contextmanager
-    def _stop_on_signals(self) -> Iterator[None]:
-        """The first Ctrl-C (or SIGTERM) stops after the current step; a second one quits at once."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def request_stop(signum: int, frame: Any) -> None:
-            if self.stop_requested:
-                raise KeyboardInterrupt
-            self.stop_requested = True
-            if self.rank == 0:
-                print("\not-gan: stopping after this step to save a checkpoint (Ctrl-C again quits at once)",
-                      file=sys.stderr)
-
-        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)

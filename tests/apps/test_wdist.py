@@ -7,6 +7,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ot_gan.apps.cli import cli
+from ot_gan.apps.wdist import format_table
 
 
 def run(*args):
@@ -46,6 +47,13 @@ def test_ctransform_row_and_json():
     assert 0 < r["ctransform"] <= r["exact"] + 1e-6
     code, out, _ = run("wdist", "digits:3", "digits:8", "--steps", "5", "--quiet", "--ctransform", "--no-exact")
     assert code == 0 and "c-transform = a lower bound of the plug-in W1" in out and "biased upward" in out
+
+
+def test_an_interrupted_run_says_so():
+    code, out, _ = run("wdist", "gaussians:100", "rings:100", "--steps", "5", "--quiet", "--json")
+    r = json.loads(out)
+    assert code == 0 and r["interrupted"] is False and "Interrupted" not in format_table(r)
+    assert f"Interrupted at step {r['steps']}, before the critic had settled" in format_table({**r, "interrupted": True})
 
 
 def test_critic_size_options():
