@@ -236,10 +236,10 @@ class CriticEstimator:
         window: list[tuple[float, float]] = []  # (gap, slope) of each step since the last check
         watched: list[float] = []  # held-out gaps, ten times per check window
         history: list[tuple[float, float, float]] = []  # means of both at each check (nan: no held-out)
-        bar = tqdm(total=self.steps, desc=f"W1 {self.method}", disable=not self.progress, leave=False)
         step, anneal_start, anneal_steps = 0, None, 0
         notice = "ot-gan: stopping the critic's training to report the estimate so far (Ctrl-C again quits)"
-        with stop_on_signals(notice) if self.interruptible else nullcontext(StopRequest()) as stop:
+        with (stop_on_signals(notice) if self.interruptible else nullcontext(StopRequest()) as stop,
+              tqdm(total=self.steps, desc=f"W1 {self.method}", disable=not self.progress, leave=False) as bar):
             while not stop.requested and (anneal_start is None or step < anneal_start + anneal_steps):
                 step += 1
                 if anneal_start is not None:
@@ -273,7 +273,6 @@ class CriticEstimator:
                     anneal_start, anneal_steps = step, max(1, step // 4)
                     bar.total = step + anneal_steps
                     bar.refresh()
-        bar.close()
         interrupted = stop.requested and (anneal_start is None or step < anneal_start + anneal_steps)
 
         critic.eval()
