@@ -27,6 +27,7 @@ class WdistConfig:
     batch_size: int = 256
     width: int = 128
     depth: int = 4
+    group_size: int = 2
     size: int = 32
     holdout: float = 0.2
     exact: bool = True
@@ -59,12 +60,14 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
         raise InputError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     if cfg.ctransform and cfg.method not in CRITIC_METHODS:
         raise InputError(f"--ctransform refines a trained critic; method {cfg.method!r} has none")
+    if cfg.width % cfg.group_size:
+        raise InputError(f"--width {cfg.width} is not a multiple of --group-size {cfg.group_size}")
     device = resolve_device(cfg.device, cfg.threads)
     xa, xb = load_pair(cfg)
     kwargs: dict[str, Any] = {}
     if cfg.method in CRITIC_METHODS:
         kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
-                      holdout=cfg.holdout, device=device, seed=cfg.seed, progress=progress,
+                      group=cfg.group_size, holdout=cfg.holdout, device=device, seed=cfg.seed, progress=progress,
                       ctransform=cfg.ctransform, interruptible=True)
     result = asdict(wasserstein1(xa, xb, method=cfg.method, **kwargs))
     result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None)
@@ -120,6 +123,10 @@ def format_table(r: dict[str, Any]) -> str:
                    "per step and memorize small sets more (compare the held-out estimate).")
 @click.option("--depth", type=click.IntRange(1), default=4, show_default=True,
               help="Critic depth (hidden layers of the MLP).")
+@click.option("--group-size", type=click.IntRange(2), default=2, show_default=True,
+              help="Features sorted together by the MLP's GroupSort activations (2 = MaxMin; --width must be "
+                   "a multiple). Groups of 8 fit curved high-dimensional potentials, such as a radial one, "
+                   "much more closely; on 2-D sets the default is as good or better.")
 @click.option("--size", type=click.IntRange(4), default=32, show_default=True,
               help="Side length image folders and photos are resized and cropped to.")
 @click.option("--holdout", type=click.FloatRange(0, 0.9), default=0.2, show_default=True,

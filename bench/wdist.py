@@ -1,7 +1,7 @@
 """W1 estimators against known answers: estimate / truth, Lipschitz constant K, seconds and peak
 memory for each method and case, each case in a fresh process (so peak RSS is its own).
 
-    python bench/wdist.py [--methods maxal,gp,sn] [--cases shift-64,scale-16] [--threads 1]
+    python bench/wdist.py [--methods maxal,gp,sn] [--cases shift-64,scale-16] [--threads 1] [--group 8]
     python bench/wdist.py --scale      # 1M vs 1M in 64-D, and 10k and 20k a side in 2-D against ot.emd2
 
 On the 2-D mixtures, whose truth is the exact plug-in value, the critic's c-transform (a certified
@@ -47,11 +47,12 @@ def make_case(name: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Ten
     return x, y, exact_w1(x, y)
 
 
-def run_case(method: str, case: str, n: int, threads: int, steps: int) -> dict:
+def run_case(method: str, case: str, n: int, threads: int, steps: int, group: int) -> dict:
     torch.set_num_threads(threads)
     x, y, truth = make_case(case, n)
     start = time.perf_counter()
-    r = wasserstein1(x, y, method=method, steps=steps, ctransform=not case.startswith(("shift", "scale")))
+    r = wasserstein1(x, y, method=method, steps=steps, group=group,
+                     ctransform=not case.startswith(("shift", "scale")))
     return dict(ratio=r.distance / truth, heldout=r.heldout / truth, k=r.lipschitz, steps=r.steps,
                 ct=r.ctransform / truth if r.ctransform is not None else None,
                 seconds=time.perf_counter() - start, rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -62,15 +63,15 @@ def in_fresh_process(fn, *args):
         return pool.submit(fn, *args).result()
 
 
-def accuracy_table(methods: list[str], cases: list[str], n: int, threads: int, steps: int) -> None:
-    print(f"n = {n} per set, at most {steps} steps (+ annealing), {threads} thread(s); "
+def accuracy_table(methods: list[str], cases: list[str], n: int, threads: int, steps: int, group: int) -> None:
+    print(f"n = {n} per set, at most {steps} steps (+ annealing), GroupSort groups of {group}, {threads} thread(s); "
           f"held-out = the critic on the 20% it did not train on; c-transf. = its c-transform")
     print(f"| {'case':24s} | {'method':6s} | {'W1/truth':>8s} | {'held-out':>8s} | {'c-transf.':>9s} | {'K':>6s} "
           f"| {'steps':>5s} | {'seconds':>7s} | {'peak MB':>7s} |")
     print("|" + "|".join("-" * (w + 2) for w in (24, 6, 8, 8, 9, 6, 5, 7, 7)) + "|")
     for case in cases:
         for method in methods:
-            r = in_fresh_process(run_case, method, case, n, threads, steps)
+            r = in_fresh_process(run_case, method, case, n, threads, steps, group)
             ct = f"{r['ct']:9.3f}" if r["ct"] is not None else f"{'-':>9s}"
             print(f"| {case:24s} | {method:6s} | {r['ratio']:8.3f} | {r['heldout']:8.3f} | {ct} | {r['k']:6.3f} "
                   f"| {r['steps']:5d} | {r['seconds']:7.1f} | {r['rss']:7.0f} |", flush=True)
@@ -104,13 +105,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--group", type=int, default=2, help="the MLP critics' GroupSort group size")
     parser.add_argument("--scale", action="store_true", help="the two large-scale runs instead")
     parser.add_argument("--scale-n", type=int, default=1_000_000)
     parser.add_argument("--scale-2d-n", default="10000,20000",
                         help="sizes of the 2-D runs against ot.emd2 (20k needs a 3.2 GB cost matrix)")
     args = parser.parse_args()
     if not args.scale:
-        accuracy_table(args.methods.split(","), args.cases.split(","), args.n, args.threads, args.steps)
+        accuracy_table(args.methods.split(","), args.cases.split(","), args.n, args.threads, args.steps, args.group)
         return
     r = in_fresh_process(scale_large, args.threads, args.scale_n)
     print(f"| {args.scale_n} vs {args.scale_n} in 64-D (shift 2) | maxal W1/truth {r['ratio']:.3f} | K {r['k']:.3f} "

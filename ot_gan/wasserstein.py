@@ -164,7 +164,8 @@ class CriticEstimator:
 
     Args:
         regularizer: one of clip, gp, lp, sn, maxgp, maxal, or a ``Regularizer`` instance.
-        critic: the network; by default an MLP (or a conv net for images of side >= 16).
+        critic: the network; by default an MLP of ``width``, ``depth`` and GroupSort ``group``
+            (or a conv net for images of side >= 16).
         steps: the most critic steps before annealing; at least ``min_steps`` are taken.
         tol: relative change of K and rise of the held-out gap (means over two windows of
             ``check_every`` steps) since half as many steps, under which training has settled.
@@ -186,6 +187,7 @@ class CriticEstimator:
         lr: float = 1e-3,
         width: int = 128,
         depth: int = 4,
+        group: int = 2,
         holdout: float = 0.2,
         tol: float = 0.005,
         check_every: int = 500,
@@ -204,7 +206,7 @@ class CriticEstimator:
         self.method = regularizer if isinstance(regularizer, str) else type(regularizer).__name__.lower()
         self.critic = critic
         self.steps, self.min_steps, self.batch_size, self.lr = steps, min_steps, batch_size, lr
-        self.width, self.depth, self.holdout, self.tol = width, depth, holdout, tol
+        self.width, self.depth, self.group, self.holdout, self.tol = width, depth, group, holdout, tol
         self.check_every, self.bootstrap = check_every, bootstrap
         self.device, self.seed, self.progress = torch.device(device), seed, progress
         self.ctransform, self.interruptible = ctransform, interruptible
@@ -221,7 +223,7 @@ class CriticEstimator:
         gen = torch.Generator().manual_seed(self.seed)
         (tr_x, ho_x), (tr_y, ho_y) = (split_indices(n, self.holdout, gen) for n in (len(x), len(y)))
         if self.critic is None:
-            self.critic = critic_for(tuple(x.shape[1:]), width=self.width, depth=self.depth)
+            self.critic = critic_for(tuple(x.shape[1:]), width=self.width, depth=self.depth, group=self.group)
         critic = self.regularizer.prepare(self.critic).to(self.device)
         self.regularizer.to(self.device)
         opt = AdaShift(critic.parameters(), lr=self.lr, betas=(0.0, 0.999), reduce="max_mean", eps=1e-8)

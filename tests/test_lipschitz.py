@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from ot_gan.lipschitz import (MaxAL, MaxGP, gradient_norms, interpolates, make_regularizer)
-from ot_gan.models.critics import MaxMin, MLPCritic
+from ot_gan.models.critics import GroupSort, MLPCritic
 
 
 class Linear(nn.Module):
@@ -41,13 +41,18 @@ def test_penalties_on_a_linear_critic(name, expected):
     assert reg.last_slope == pytest.approx(5.0)
 
 
-def test_maxmin_sorts_each_pair_and_keeps_gradient_norms():
-    """MaxMin is a per-sample permutation of its inputs: (max, min) of the two halves, and the
-    norm of any back-propagated gradient unchanged."""
+@pytest.mark.parametrize("group", [2, 4])
+def test_groupsort_sorts_each_group_and_keeps_gradient_norms(group):
+    """GroupSort is a per-sample permutation of its inputs: the features at one position of the
+    ``group`` parts, in decreasing order (for 2, (max, min) of the two halves), and the norm of any
+    back-propagated gradient unchanged."""
     x = torch.randn(32, 8, requires_grad=True)
-    out = MaxMin()(x)
-    a, b = x.detach().chunk(2, dim=1)
-    torch.testing.assert_close(out, torch.cat([torch.maximum(a, b), torch.minimum(a, b)], dim=1))
+    out = GroupSort(group)(x)
+    parts = x.detach().chunk(group, dim=1)
+    expected = torch.stack(parts).sort(dim=0, descending=True).values
+    torch.testing.assert_close(out, torch.cat(list(expected), dim=1))
+    if group == 2:
+        torch.testing.assert_close(out, torch.cat([torch.maximum(*parts), torch.minimum(*parts)], dim=1))
     v = torch.randn(32, 8)
     (grad,) = torch.autograd.grad((out * v).sum(), x)
     torch.testing.assert_close(grad.norm(dim=1), v.norm(dim=1))
