@@ -60,8 +60,6 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
         raise InputError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     if cfg.ctransform and cfg.method not in CRITIC_METHODS:
         raise InputError(f"--ctransform refines a trained critic; method {cfg.method!r} has none")
-    if cfg.width % cfg.group_size:
-        raise InputError(f"--width {cfg.width} is not a multiple of --group-size {cfg.group_size}")
     device = resolve_device(cfg.device, cfg.threads)
     xa, xb = load_pair(cfg)
     kwargs: dict[str, Any] = {}

@@ -8,6 +8,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ot_gan.errors import InputError
+
 
 class GroupSort(nn.Module):
     """GroupSort (Anil, Lucas, Grosse, "Sorting out Lipschitz function approximation", arXiv
@@ -44,8 +46,9 @@ class MLPCritic(nn.Module):
 
     def __init__(self, in_dim: int, width: int = 128, depth: int = 4, group: int = 2) -> None:
         super().__init__()
-        if width % group:
-            raise ValueError(f"width must be a multiple of the GroupSort group {group}, got {width}")
+        if width % group:  # an InputError: the CLI's --width and --group-size choose these
+            raise InputError(f"the MLP critic's width {width} is not a multiple of its GroupSort group {group} "
+                             f"(--width, --group-size)")
         layers: list[nn.Module] = [nn.Flatten()]
         for i in range(depth):
             layers += [nn.Linear(in_dim if i == 0 else width, width), GroupSort(group)]
