@@ -2,10 +2,17 @@
 memory for each method and case, each case in a fresh process (so peak RSS is its own).
 
     python bench/wdist.py [--methods maxal,gp,sn] [--cases shift-64,scale-16] [--threads 1] [--group 8]
+    python bench/wdist.py --funnels    # funnel pairs in a cube (2-128-D) and on photo crops (768-12,288-D)
     python bench/wdist.py --scale      # 1M vs 1M in 64-D, and 10k and 20k a side in 2-D against ot.emd2
 
 On the 2-D mixtures, whose truth is the exact plug-in value, the critic's c-transform (a certified
 lower bound of that value) is printed too.
+
+Funnel cases (``ot_gan.funnels``, after Korotin et al., NeurIPS 2022) are named
+``cube-D-K`` (D dimensions, K funnels) and ``photos-S-K`` (S x S RGB crops, 3 S^2 dimensions), with
+``-indep`` for independent draws of the two sides (the truth is the population W1; the plug-in W1
+of the samples is larger). Their extra column ``cos`` is the mean cosine between the critic's
+gradient and the true transport direction at the moved points.
 
 Truths: a translation N(0, I) vs N(v, I) has W1 = |v|; scaled Gaussians N(0, I) vs N(0, s^2 I)
 have W1 = |s - 1| E|x| (a radial 1-Lipschitz f = |x| and the radial map both give it); the 2-D
@@ -24,9 +31,12 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 
 from ot_gan.data import toy_2d
+from ot_gan.funnels import funnel_pair
 from ot_gan.lipschitz import METHODS
-from ot_gan.wasserstein import exact_w1, wasserstein1
+from ot_gan.wasserstein import CriticEstimator, exact_w1, wasserstein1
 
+FUNNEL_CASES = ["cube-2-4", "cube-16-16", "cube-64-1", "cube-64-64", "cube-128-16", "cube-128-256",
+                "photos-16-4", "photos-32-1", "photos-32-16", "photos-32-64", "photos-32-16-indep", "photos-64-16"]
 CASES = ["shift-2", "shift-16", "shift-64", "scale-2", "scale-16", "scale-64", "checkerboard-gaussians",
          "gaussians-rings"]
 
@@ -56,6 +66,93 @@ def run_case(method: str, case: str, n: int, threads: int, steps: int, group: in
     return dict(ratio=r.distance / truth, heldout=r.heldout / truth, k=r.lipschitz, steps=r.steps,
                 ct=r.ctransform / truth if r.ctransform is not None else None,
                 seconds=time.perf_counter() - start, rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def make_funnel_case(name: str, n: int, seed: int = 0):
+    """(x, y, true W1, funnels) for a funnel case name (see the module docstring)."""
+    source, side, k, *indep = name.split("-")
+    side, k = int(side), int(k)
+    return funnel_pair(source, n, k, paired=not indep, seed=seed, size=side, dim=side)
+
+
+def run_funnel_case(method: str, case: str, n: int, threads: int, steps: int, seed: int) -> dict:
+    torch.set_num_threads(threads)
+    x, y, truth, funnels = make_funnel_case(case, n, seed)
+    start = time.perf_counter()
+    est = CriticEstimator(method, steps=steps, seed=seed).fit(x, y)
+    r = est.result_
+    seconds = time.perf_counter() - start
+    probe = x[:1000].clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(est.critic(probe).sum(), probe)
+    cos = torch.nn.functional.cosine_similarity(grad.flatten(1), -funnels.gradient(probe.detach()), dim=1)
+    return dict(ratio=r.distance / truth, heldout=r.heldout / truth, k=r.lipschitz, cos=cos.mean().item(),
+                steps=r.steps, seconds=seconds, rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def funnel_table(methods: list[str], cases: list[str], n: int, threads: int, steps: int, seeds: list[int]) -> None:
+    print(f"n = {n} per set, at most {steps} steps (+ annealing), {threads} thread(s), critics at their defaults; "
+          f"held-out = the critic on the 20% it did not train on; cos = mean cosine of grad f with the true "
+          f"transport direction")
+    cols = (20, 6, 4, 8, 8, 6, 5, 5, 7)
+    print(f"| {'case':20s} | {'method':6s} | {'seed':>4s} | {'W1/truth':>8s} | {'held-out':>8s} | {'K':>6s} "
+          f"| {'cos':>5s} | {'steps':>5s} | {'seconds':>7s} |")
+    print("|" + "|".join("-" * (w + 2) for w in cols) + "|")
+    for case in cases:
+        for method in methods:
+            for seed in seeds:
+                r = in_fresh_process(run_funnel_case, method, case, n, threads, steps, seed)
+                print(f"| {case:20s} | {method:6s} | {seed:4d} | {r['ratio']:8.3f} | {r['heldout']:8.3f} "
+                      f"| {r['k']:6.3f} | {r['cos']:5.3f} | {r['steps']:5d} | {r['seconds']:7.1f} |", flush=True)
+
+
+def profile_step(case: str, n: int, threads: int, repeats: int = 50) -> dict:
+    """Milliseconds of each part of a default MaxAL critic step on a funnel case, and of the probes
+    around training: the held-out gap (ten per check window) and the final K measurement."""
+    from ot_gan.lipschitz import MaxAL, gradient_norms, interpolates
+    from ot_gan.models import critic_for
+    from ot_gan.optim import AdaShift
+
+    torch.set_num_threads(threads)
+    x, y, _, _ = make_funnel_case(case, n)
+    critic, reg = critic_for(tuple(x.shape[1:])), MaxAL()
+    opt = AdaShift(critic.parameters(), lr=1e-3, betas=(0.0, 0.999), reduce="max_mean")
+    est = CriticEstimator("maxal", critic=critic)
+    xb, yb = x[:256], y[:256]
+
+    def forward_backward():
+        f = critic(torch.cat([xb, yb]))
+        (f[:256].mean() - f[256:].mean()).backward()
+
+    def slopes():
+        gradient_norms(critic, interpolates(xb, yb), create_graph=False)
+
+    def arg_max_double_backward():
+        gradient_norms(critic, interpolates(xb[:1], yb[:1]))[0].backward()
+
+    parts = {"forward+backward (512 rows)": forward_backward, "slopes of 256 interpolates": slopes,
+             "arg-max double backward": arg_max_double_backward, "AdaShift step": opt.step,
+             "held-out gap (2,048 a side)": lambda: est._gap(x[:2048], y[:2048]),
+             "K on 16,384 interpolates": lambda: est.lipschitz_constant(x, y)}
+    for p in critic.parameters():
+        p.grad = torch.zeros_like(p)
+    times = {}
+    for name, fn in parts.items():
+        count = repeats if "K on" not in name else 2
+        fn()
+        start = time.perf_counter()
+        for _ in range(count):
+            fn()
+        times[name] = 1000 * (time.perf_counter() - start) / count
+    start = time.perf_counter()
+    for _ in range(repeats):
+        f = critic(torch.cat([xb, yb]))
+        loss = -(f[:256].mean() - f[256:].mean()) + reg.penalty(critic, xb, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        reg.after_step(critic)
+    times["whole critic step"] = 1000 * (time.perf_counter() - start) / repeats
+    return times
 
 
 def in_fresh_process(fn, *args):
@@ -106,11 +203,27 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--group", type=int, default=2, help="the MLP critics' GroupSort group size")
+    parser.add_argument("--funnels", action="store_true", help="the funnel pairs with a known W1 instead")
+    parser.add_argument("--seeds", default="0", help="funnel cases: seeds to run each case with")
+    parser.add_argument("--profile", default=None, metavar="CASE",
+                        help="time the parts of a critic step on a funnel case (e.g. photos-32-16)")
     parser.add_argument("--scale", action="store_true", help="the two large-scale runs instead")
     parser.add_argument("--scale-n", type=int, default=1_000_000)
     parser.add_argument("--scale-2d-n", default="10000,20000",
                         help="sizes of the 2-D runs against ot.emd2 (20k needs a 3.2 GB cost matrix)")
     args = parser.parse_args()
+    if args.profile:
+        times = in_fresh_process(profile_step, args.profile, args.n, args.threads)
+        print(f"{args.profile}, default MaxAL critic, {args.threads} thread(s): milliseconds per call")
+        print("| part | ms |\n| --- | --- |")
+        for name, ms in times.items():
+            print(f"| {name} | {ms:.1f} |")
+        return
+    if args.funnels:
+        cases = FUNNEL_CASES if args.cases == ",".join(CASES) else args.cases.split(",")
+        methods = ["maxal", "gp"] if args.methods == ",".join(METHODS) else args.methods.split(",")
+        funnel_table(methods, cases, args.n, args.threads, args.steps, [int(s) for s in args.seeds.split(",")])
+        return
     if not args.scale:
         accuracy_table(args.methods.split(","), args.cases.split(","), args.n, args.threads, args.steps, args.group)
         return
