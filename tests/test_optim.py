@@ -11,7 +11,7 @@ from ot_gan.optim import REDUCES
 
 
 def test_sequential_counterexample_adashift_converges_where_adam_does_not():
-    """ALGORITHMS.md section 4: f_t = 1010 theta every 101st step, -10 theta otherwise."""
+    """docs/algorithms.md section 5: f_t = 1010 theta every 101st step, -10 theta otherwise."""
     adam = sequential(SEQUENTIAL["Adam"], 5000)[-1]
     shift = sequential(SEQUENTIAL["AdaShift (n 10)"], 5000)[-1]
     assert adam > 0.8, adam
