@@ -78,7 +78,11 @@ def test_eval_json(amgan_run: Path) -> None:
     assert code == 0, err
     r = json.loads(out)
     assert set(r["class_accuracy"]) == {str(c) for c in range(10)}
-    assert "nothing downloaded" in r["classifier"] and r["w1"] > 0 and r["am_score"] >= 0
+    assert "nothing downloaded" in r["classifier"] and r["w1"] > 0
+    assert sum(r["class_accuracy"].values()) / 10 > 0.8, r["class_accuracy"]  # 1.0 on this seed
+    # Sharp samples spread evenly over the classes score below real digits, some of them ambiguous
+    # (0.38 vs 0.82 on this seed); a wrong entropy or KL term would not.
+    assert r["am_score"] < r["am_score_real"], (r["am_score"], r["am_score_real"])
 
 
 def test_rerun_resumes_and_config_round_trips(tmp_path: Path) -> None:
