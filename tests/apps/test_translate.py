@@ -47,6 +47,7 @@ def mismatch_and_realism(out: Path, cfg: TranslateConfig) -> tuple[float, float]
     return mismatch, realism
 
 
+@pytest.mark.slow
 def test_reference_guidance_keeps_the_color_that_plain_cyclegan_loses(tmp_path: Path) -> None:
     """Random-color 0s -> random-color 1s: many bijections fit; the color cost asks for one."""
     results = {}
@@ -86,6 +87,7 @@ def write_dataset(root: Path) -> None:
         Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(root / "trainB" / f"b{i}.png")
 
 
+@pytest.mark.slow
 def test_train_interrupt_resume_apply(tmp_path: Path) -> None:
     write_dataset(tmp_path / "data")
     args = ["translate", "train", "--a", tmp_path / "data", "--out", tmp_path / "run", "--size", "8", "--width", "8",
