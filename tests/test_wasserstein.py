@@ -156,7 +156,8 @@ def test_ctrl_c_stops_training_and_still_reports_the_critic():
     x, y = translated_gaussians(2, 1000)
     r = CriticEstimator(CtrlCAtStep40(), steps=3000, interruptible=True).fit(x, y).result_
     assert r.interrupted and r.steps == 40
-    assert 0 < r.distance < 2.0 and r.lipschitz > 0 and r.ci95 is not None
+    assert 0 < r.distance < 2.0 and r.ci95 is not None  # 1.62 of the true 2 at step 40
+    assert r.lipschitz == pytest.approx(1.0, abs=0.15)  # 1.06: MaxAL holds K near 1 from the start
     assert not wasserstein1(x, y, steps=40, min_steps=40).interrupted
     with pytest.raises(KeyboardInterrupt):  # not asked for: Ctrl-C quits as usual
         CriticEstimator(CtrlCAtStep40(), steps=3000).fit(x, y)
