@@ -1,6 +1,6 @@
 """``ot-gan colorize``: several plausible colorings of one gray image.
 
-The diverse-colorization GAN of Cao et al., arXiv 1702.06674 (ALGORITHMS.md section 6): a stride-1
+The diverse-colorization GAN of Cao et al., arXiv 1702.06674 (docs/algorithms.md section 8): a stride-1
 fully convolutional generator sees the gray image at every layer and noise at several layers, and
 predicts only the chroma (YUV through scikit-image), so the output's luminance is the input's; an
 unconditional critic judges the full color image. By default it trains as an LGAN (log_sigmoid

@@ -1,6 +1,6 @@
 """``ot-gan synthesize``: train AM-GAN or a Lipschitz GAN on labeled images, sample a chosen class.
 
-AM-GAN (Zhou et al., arXiv 1703.02000; ALGORITHMS.md section 7): the discriminator has K+1
+AM-GAN (Zhou et al., arXiv 1703.02000; docs/algorithms.md section 9): the discriminator has K+1
 outputs, K classes and "fake"; the generator is trained toward the class the discriminator finds
 most likely (dynamic labeling) or, in the class-conditional mode, toward the class it was asked
 for. The LGAN mode (arXiv 1902.05687) trains an unconditional generator against a Lipschitz

@@ -1,7 +1,7 @@
 """``ot-gan translate``: unpaired image translation that keeps what the user's cost says.
 
 CycleGAN (arXiv 1703.10593) learns *a* bijection between two image sets; a task cost c(x, y)
-chooses which one (ALGORITHMS.md section 5):
+chooses which one (docs/algorithms.md section 6):
 - ``--guidance reference`` (OT-CycleGAN, arXiv 1811.06284): solve the discrete OT plan between the
   training sets under c with POT, give each image its barycentric target in the other domain and
   add lambda_ref * L1(G(x), target) in both directions;

@@ -1,5 +1,5 @@
-"""Adam, AMSGrad and AdaShift on the two counterexamples of arXiv 1810.00143 (ALGORITHMS.md
-section 4): theta over time, saved as a PNG. The optimum is theta = -1 in both problems; Adam
+"""Adam, AMSGrad and AdaShift on the two counterexamples of arXiv 1810.00143 (docs/algorithms.md
+section 5): theta over time, saved as a PNG. The optimum is theta = -1 in both problems; Adam
 drifts to +1, AdaShift (and AMSGrad, which needs a max over all past v) goes to -1.
 
     python examples/adashift_counterexample.py [--out adashift_counterexample.png] [--fast]

@@ -1,5 +1,5 @@
 """W1 estimate and Lipschitz constant over training for every regularizer, on a case with a known
-answer (arXiv 1904.01184, ALGORITHMS.md section 2): two random points against two random points in
+answer (arXiv 1904.01184, docs/algorithms.md section 2): two random points against two random points in
 the plane, whose W1 is the cost of the optimal matching (POT).
 
 Each critic maximizes E_P f - E_Q f under its regularizer; the curves show the raw gap E_P f - E_Q f

@@ -1,5 +1,5 @@
 """The critic's gradient field at the fake samples, unrestricted and under each Lipschitz
-regularizer (the LGAN toy of arXiv 1902.05687, ALGORITHMS.md section 3).
+regularizer (the LGAN toy of arXiv 1902.05687, docs/algorithms.md section 4).
 
 The reals are a mixture of two broad Gaussians, left and right; the fakes are one narrow Gaussian
 between them. Every critic minimizes the LGAN log_sigmoid loss E softplus(f(x_g)) + E softplus(-f(x_r)).

@@ -1,4 +1,4 @@
-"""OT maps learnt by GAN solvers on the 2-D toys of arXiv 2003.06635 (ALGORITHMS.md section 5): the
+"""OT maps learnt by GAN solvers on the 2-D toys of arXiv 2003.06635 (docs/algorithms.md section 6): the
 K-solver (transport cost + GAN, stochastic map G(x, z)), the M-solver (+ the one-sided cycle
 ||G(F(y)) - y||^2), the B-solver (two deterministic maps, both GANs, both costs, both cycles) and a
 plain GAN generator G(x, z) with no cost, on three pairs: four points to a Gaussian, a Gaussian to

@@ -47,6 +47,7 @@ def yuv_to_rgb(y: Tensor, uv: Tensor) -> Tensor:
 
 
 def luminance(rgb: Tensor) -> Tensor:
-    """Y of RGB images (n, 3, H, W) in [0, 1] -> (n, H, W)."""
+    """Y of RGB images (n, 3, H, W) -> (n, H, W): 0.299 R + 0.587 G + 0.114 B (BT.601), linear, so
+    RGB in [0, 1] gives Y in [0, 1] and RGB in [-1, 1] Y in [-1, 1]."""
     weights = torch.from_numpy(colorconv.yuv_from_rgb[0]).to(rgb)
     return torch.einsum("nchw,c->nhw", rgb, weights)

@@ -6,7 +6,7 @@ real, fake)`` added to the critic loss, and ``after_step(critic)`` after each op
 (weight clipping, the MaxAL multiplier update). They are ``nn.Module``s so that their state
 (the MaxAL multiplier, the worst-point buffer) travels in ``state_dict``.
 
-Notation (ALGORITHMS.md section 2): s_i = ||grad_x f(x_hat_i)||_2 at interpolates
+Notation (docs/algorithms.md section 2): s_i = ||grad_x f(x_hat_i)||_2 at interpolates
 x_hat = a x_r + (1 - a) x_g, a ~ U[0, 1] per pair; k is the target Lipschitz constant.
 """
 

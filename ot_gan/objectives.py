@@ -1,11 +1,11 @@
 """GAN objectives by name: the Lipschitz GAN family and two baselines.
 
-Zhou et al., "Lipschitz Generative Adversarial Nets", arXiv 1902.05687 (ALGORITHMS.md
-section 3). The critic minimizes E phi(f(x_g)) + E varphi(f(x_r)); the generator minimizes
+Zhou et al., "Lipschitz Generative Adversarial Nets", arXiv 1902.05687 (docs/algorithms.md
+section 4). The critic minimizes E phi(f(x_g)) + E varphi(f(x_r)); the generator minimizes
 E psi(f(G(z))). With a Lipschitz critic, phi' > 0, varphi' < 0, both convex and
 phi'(a) + varphi'(a) = 0 somewhere, the critic's gradient at every fake sample points toward
 real ones. ``lsgan``, ``hinge`` and ``nsgan`` (the non-saturating GAN of Goodfellow et al.) are
-baselines that are not LGAN objectives. The AM-GAN losses (arXiv 1703.02000, section 7) are at
+baselines that are not LGAN objectives. The AM-GAN losses (arXiv 1703.02000, section 9) are at
 the end.
 """
 

@@ -1,8 +1,9 @@
 """AdaShift: Adam with a temporally shifted, decorrelated second moment.
 
 Zhou et al., "AdaShift: Decorrelation and Convergence of Adaptive Learning Rate Methods",
-arXiv 1810.00143. Adam fails to converge when v_t is correlated with g_t; AdaShift builds v_t
-from the gradient ``keep_num`` steps old, so the step taken for g_t does not depend on g_t.
+arXiv 1810.00143 (docs/algorithms.md section 5). Adam fails to converge when v_t is correlated
+with g_t; AdaShift builds v_t from the gradient ``keep_num`` steps old, so the step taken for g_t
+does not depend on g_t.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """Discrete optimal transport between image sets, and the task costs that say what a translation
-keeps (ALGORITHMS.md section 5).
+keeps (docs/algorithms.md section 6).
 
 Named here ``transport`` rather than ``ot`` so that it never shadows POT's ``ot`` package.
 Each task cost is a squared distance between features of the two images, averaged over the
 feature's entries: ``l2`` (the pixels), ``color`` (the mean of each channel: (1/3) sum_c
 (avg x_c - avg y_c)^2, arXiv 1811.06284's handbags->shoes cost), ``edges`` (the magnitudes of the
-two Sobel responses of each channel: keep the shape) and ``gray`` (the luminance). A user cost is
-any ``module:function`` taking two image batches (n, C, H, W) in [-1, 1] and returning (n,) costs.
+two Sobel responses of each channel: keep the shape) and ``gray`` (the luminance: Y of
+scikit-image's YUV, BT.601's 0.299 R + 0.587 G + 0.114 B, not ``rgb2gray``'s BT.709 weights
+0.2125, 0.7154, 0.0721). A user cost is any ``module:function`` taking two image batches
+(n, C, H, W) in [-1, 1] and returning (n,) costs.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ot_gan.color import luminance
 from ot_gan.errors import InputError
 
 _SOBEL = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
-_LUMA = torch.tensor([0.299, 0.587, 0.114])  # ITU-R BT.601, as in skimage.color.rgb2gray's family
 
 
 def _rgb(x: Tensor) -> Tensor:
@@ -35,8 +37,7 @@ def color_features(x: Tensor) -> Tensor:
 
 
 def gray_features(x: Tensor) -> Tensor:
-    x = _rgb(x)
-    return torch.einsum("nchw,c->nhw", x, _LUMA.to(x)).flatten(1)
+    return luminance(_rgb(x)).flatten(1)
 
 
 def edge_features(x: Tensor) -> Tensor:
@@ -73,7 +74,7 @@ class TaskCost:
         return (self.features(x) - self.features(y)).square().mean(dim=1)
 
     @torch.no_grad()
-    def matrix(self, x: Tensor, y: Tensor, chunk: int = 256) -> np.ndarray:
+    def matrix(self, x: Tensor, y: Tensor) -> np.ndarray:
         """The (n, m) cost matrix, float64 for POT."""
         if self.function is None:
             fx, fy = self.features(x).double(), self.features(y).double()

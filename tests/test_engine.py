@@ -71,6 +71,7 @@ def w1_to_real(generator: torch.nn.Module) -> float:
     return float(ot.emd2([], [], ot.dist(fake.double(), real, metric="euclidean")))
 
 
+@pytest.mark.slow
 def test_learns_the_digits_and_fills_the_run_directory(tmp_path: Path) -> None:
     torch.manual_seed(0)
     before = w1_to_real(ToyGAN(ToyConfig()).generator)
@@ -123,6 +124,7 @@ def wait_for_checkpoint(out: Path, proc: subprocess.Popen, step: int) -> None:
     raise AssertionError(f"no checkpoint at step {step}: {proc.communicate()}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_stopped_process_resumes_to_the_same_weights(tmp_path: Path, sig: signal.Signals) -> None:
     proc = start_toy(tmp_path / "run", "checkpoint_every=20", "log_every=5")
@@ -195,6 +197,7 @@ def test_foreign_checkpoints_are_refused(tmp_path: Path, content: str) -> None:
         load_checkpoint(path, "toy")
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_agree_with_one(tmp_path: Path) -> None:
     settings = ["steps=30", "regularizer=clip", "batch_size=32"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TOY.parent), str(TOY.parent.parent)]),

@@ -10,8 +10,9 @@ from ot_gan import AdaShift
 from ot_gan.optim import REDUCES
 
 
+@pytest.mark.slow
 def test_sequential_counterexample_adashift_converges_where_adam_does_not():
-    """ALGORITHMS.md section 4: f_t = 1010 theta every 101st step, -10 theta otherwise."""
+    """docs/algorithms.md section 5: f_t = 1010 theta every 101st step, -10 theta otherwise."""
     adam = sequential(SEQUENTIAL["Adam"], 5000)[-1]
     shift = sequential(SEQUENTIAL["AdaShift (n 10)"], 5000)[-1]
     assert adam > 0.8, adam
@@ -140,6 +141,7 @@ def test_invalid_arguments(kwargs):
         AdaShift([torch.zeros(1, requires_grad=True)], **kwargs)
 
 
+@pytest.mark.slow
 def test_mlp_regression_learns():
     torch.manual_seed(0)
     x = torch.linspace(-2, 2, 256).unsqueeze(1)
@@ -155,6 +157,7 @@ def test_mlp_regression_learns():
     assert loss.item() < 0.03 < first / 10, (first, loss.item())
 
 
+@pytest.mark.slow
 def test_gan_steps_with_gan_settings():
     """A tiny WGAN on a 1-D Gaussian: the generator's mean moves toward the data's, no NaN."""
     torch.manual_seed(0)

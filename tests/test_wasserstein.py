@@ -37,6 +37,7 @@ def test_exact_refuses_sets_too_large_and_points_to_maxal():
         exact_w1(x, x, max_entries=300 * 299)
 
 
+@pytest.mark.slow
 def test_sinkhorn_and_sliced_bracket():
     x, y = toy_2d("gaussians", 400, 0), toy_2d("rings", 400, 1)
     exact = wasserstein1(x, y, method="exact").distance
@@ -45,6 +46,7 @@ def test_sinkhorn_and_sliced_bracket():
     assert wasserstein1(x, y, method="sliced").distance < exact
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("a,b,steps", [
     ("checkerboard", "gaussians", 3000),
     # The rings estimate climbs in small steps for thousands of steps (0.96 of exact at 5,000):
@@ -77,6 +79,7 @@ def test_ctransform_bounds_exact_from_below_and_the_critic_from_above():
         ctransform_w1(x @ u, x, y, max_entries=1000)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d,group", [(2, 2), (16, 2), (64, 8)])
 def test_maxal_recovers_a_scaling(d, group):
     """W1(N(0, I), N(0, 1.5^2 I)) = 0.5 E||x|| (x -> 1.5x moves each point 0.5||x||, and ||x|| is
@@ -90,6 +93,7 @@ def test_maxal_recovers_a_scaling(d, group):
     assert r.lipschitz == pytest.approx(1.0, abs=0.02)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [2, 16, 64])
 def test_maxal_recovers_a_translation(d):
     """W1(N(0, I), N(v, I)) = ||v|| = 2: within 5%, with K within 2% of 1."""
@@ -102,6 +106,7 @@ def test_maxal_recovers_a_translation(d):
     assert r.heldout == pytest.approx(2.0, rel=0.1)
 
 
+@pytest.mark.slow
 def test_fitted_critic_generalizes_to_fresh_samples():
     x, y = translated_gaussians(8, 3000)
     est = CriticEstimator("maxal", steps=2000).fit(x, y)
@@ -109,6 +114,7 @@ def test_fitted_critic_generalizes_to_fresh_samples():
     assert est.distance(fx[3000:], fy[3000:]) == pytest.approx(2.0, rel=0.05)
 
 
+@pytest.mark.slow
 def test_maxgp_is_divided_by_its_lipschitz_constant():
     """MaxGP settles above K = 1 (near 1 + W / (2 rho)); dividing by K recovers W1."""
     x, y = translated_gaussians(2, 3000)
@@ -134,6 +140,7 @@ def test_unknown_method():
         wasserstein1(np.zeros((3, 2)), np.zeros((3, 2)), method="emd")
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_training_and_still_reports_the_critic():
     """A Ctrl-C during training ends it after that step; the critic trained so far is measured."""
 
@@ -149,7 +156,8 @@ def test_ctrl_c_stops_training_and_still_reports_the_critic():
     x, y = translated_gaussians(2, 1000)
     r = CriticEstimator(CtrlCAtStep40(), steps=3000, interruptible=True).fit(x, y).result_
     assert r.interrupted and r.steps == 40
-    assert 0 < r.distance < 2.0 and r.lipschitz > 0 and r.ci95 is not None
+    assert 0 < r.distance < 2.0 and r.ci95 is not None  # 1.62 of the true 2 at step 40
+    assert r.lipschitz == pytest.approx(1.0, abs=0.15)  # 1.06: MaxAL holds K near 1 from the start
     assert not wasserstein1(x, y, steps=40, min_steps=40).interrupted
     with pytest.raises(KeyboardInterrupt):  # not asked for: Ctrl-C quits as usual
         CriticEstimator(CtrlCAtStep40(), steps=3000).fit(x, y)
@@ -158,7 +166,8 @@ def test_ctrl_c_stops_training_and_still_reports_the_critic():
 def test_tiny_sets_get_no_held_out_interval():
     """Five and four samples leave one held-out sample a side: no bootstrap, still an estimate."""
     r = wasserstein1(np.zeros((5, 2)), np.ones((4, 2)), steps=20, progress=False)
-    assert r.heldout is None and r.ci95 is None and r.distance > 0
+    assert r.heldout is None and r.ci95 is None
+    assert r.distance == pytest.approx(math.sqrt(2), rel=0.05)  # every pair is (0, 0)-(1, 1); 1.366 after 25 steps
 
 
 def test_settled_watches_the_held_out_gap():
@@ -174,6 +183,7 @@ def test_settled_watches_the_held_out_gap():
     assert est._settled([(1.0, 1.0, float("nan"))] * 6)
 
 
+@pytest.mark.slow
 def test_memorizing_a_small_set_stops_training():
     """Two samples of one 64-D Gaussian (W1 = 0): the training gap grows as the critic memorizes
     300 points, the held-out one does not, and training stops long before the cap."""

@@ -1,10 +1,12 @@
 """Data parallel training over torch.distributed, started by ``torchrun``.
 
 Every rank computes the loss on its share of the global batch; gradients are averaged with one
-``all_reduce`` per optimizer step (as StyleGAN2-ADA does for GANs), and buffers follow rank 0.
+``all_reduce`` of a flattened buffer per optimizer step (as NVIDIA's StyleGAN3 training loop does;
+StyleGAN2-ADA wrapped its networks in DDP), and buffers follow rank 0.
 ``DistributedDataParallel`` is not used because a GAN step does not fit its one-forward,
 one-backward reducer: the critic sees real and fake batches in separate forwards, gradient
-penalties need double backward, and the generator's loss reaches the critic's parameters.
+penalties need double backward, and the generator's loss reaches the critic's parameters
+(docs/algorithms.md section 10).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ directory with metrics, sample grids and checkpoints that make a run resumable b
 
 All randomness of a step comes from a generator seeded by (seed, step, substep), plus torch's
 global RNG whose state is checkpointed, so a stopped and resumed run ends with the same weights
-as an uninterrupted one, and N data-parallel processes see the batch one process would.
+as an uninterrupted one, and N data-parallel processes see the batch one process would
+(docs/algorithms.md section 10).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The diverse-colorization generator of Cao et al., arXiv 1702.06674 (ALGORITHMS.md section 6)."""
+"""The diverse-colorization generator of Cao et al., arXiv 1702.06674 (docs/algorithms.md section 8)."""
 
 from __future__ import annotations
 

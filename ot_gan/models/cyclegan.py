@@ -1,4 +1,4 @@
-"""The CycleGAN networks (Zhu et al., arXiv 1703.10593; ALGORITHMS.md section 8), each module
+"""The CycleGAN networks (Zhu et al., arXiv 1703.10593; docs/algorithms.md section 7), each module
 taking only the few arguments it needs."""
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_chroma_is_not_gray_and_colorings_differ(trained: Path) -> None:
     code, out, err = run("colorize", "eval", trained, "--images", "photos", "--n", "100", "--w1-steps", "300",
                          "--json", "--quiet")
@@ -50,6 +51,7 @@ def test_chroma_is_not_gray_and_colorings_differ(trained: Path) -> None:
     assert r["w1_chroma_statistics"] < 0.5 * gray_w1, (r, gray_w1)
 
 
+@pytest.mark.slow
 def test_apply_keeps_luminance_names_and_sizes(trained: Path, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     (tmp_path / "in").mkdir()

@@ -38,6 +38,7 @@ def amgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_amgan_samples_are_of_the_asked_class(amgan_run: Path) -> None:
     real = load_images("digits", 8)
     generator, arch = load_generator(amgan_run, torch.device("cpu"))
@@ -48,6 +49,7 @@ def test_amgan_samples_are_of_the_asked_class(amgan_run: Path) -> None:
     assert trained["am_score"] < 0.5 * before["am_score"], (trained["am_score"], before["am_score"])
 
 
+@pytest.mark.slow
 def test_lgan_mode_learns_the_digits(tmp_path: Path) -> None:
     code, _, err = run("synthesize", "train", "--out", tmp_path / "run", "--mode", "lgan", *FAST)
     assert code == 0, err
@@ -60,6 +62,7 @@ def test_lgan_mode_learns_the_digits(tmp_path: Path) -> None:
     assert trained["am_score"] < before["am_score"]
 
 
+@pytest.mark.slow
 def test_sample_writes_images_and_never_overwrites(amgan_run: Path, tmp_path: Path) -> None:
     code, out, err = run("synthesize", "sample", amgan_run, "--n", "12", "--class", "3", "--output", tmp_path, "--grid")
     assert code == 0, err
@@ -72,13 +75,18 @@ def test_sample_writes_images_and_never_overwrites(amgan_run: Path, tmp_path: Pa
     assert code == 2 and "the run's classes are 0, 1, 2" in err
 
 
+@pytest.mark.slow
 def test_eval_json(amgan_run: Path) -> None:
     code, out, err = run("synthesize", "eval", amgan_run, "--images", "digits", "--n", "100", "--classifier-steps",
                          "100", "--w1-steps", "50", "--json", "--quiet")
     assert code == 0, err
     r = json.loads(out)
     assert set(r["class_accuracy"]) == {str(c) for c in range(10)}
-    assert "nothing downloaded" in r["classifier"] and r["w1"] > 0 and r["am_score"] >= 0
+    assert "nothing downloaded" in r["classifier"] and r["w1"] > 0
+    assert sum(r["class_accuracy"].values()) / 10 > 0.8, r["class_accuracy"]  # 1.0 on this seed
+    # Sharp samples spread evenly over the classes score below real digits, some of them ambiguous
+    # (0.38 vs 0.82 on this seed); a wrong entropy or KL term would not.
+    assert r["am_score"] < r["am_score_real"], (r["am_score"], r["am_score_real"])
 
 
 def test_rerun_resumes_and_config_round_trips(tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ def test_ctransform_row_and_json():
     assert code == 0 and "c-transform = a lower bound of the plug-in W1" in out and "biased upward" in out
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_training_and_prints_the_estimate_so_far():
     proc = subprocess.Popen([sys.executable, "-m", "ot_gan.apps.cli", "wdist", "gaussians:400", "rings:400",
                              "--steps", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
