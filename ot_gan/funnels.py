@@ -7,7 +7,7 @@ point y toward the apex of its active funnel k by t <= ||c_k - y|| keeps k activ
 (any other funnel loses at most t, by the triangle inequality), so f drops by exactly t = ||x - y||.
 The pairing y -> x is then an optimal plan and W1 = E t: on the paired sets the plug-in W1 is
 mean(t) exactly, and for independent draws of the two sides the population W1 is still E t.
-See docs/algorithms.md, section "Benchmark pairs with a known W1".
+See docs/algorithms.md, section 1 ("Benchmark pairs with a known W1").
 """
 
 from __future__ import annotations
