@@ -43,16 +43,17 @@ class ColorizeConfig(TrainConfig):
     """Everything a colorize training depends on (the engine's settings plus the model's)."""
 
     images: str = option("photos", "Color images: a folder (any size; gray ones are skipped) or photos.")
-    size: int = option(64, "Training crop side in pixels (random crops of images resized to twice this).")
+    size: int = option(64, "Training crop side in pixels (random crops of images resized to twice this).",
+                       min=8)
     steps: int = option(20_000, "Generator steps to train for (raise it to extend a finished run).")
     sample_every: int = option(500, "Steps between sample grids (0 = only at the end).")
     objective: str = option("log_sigmoid", "GAN objective.", choices=tuple(OBJECTIVES))
     regularizer: str = option("maxgp", "The critic's Lipschitz regularizer.", choices=("none",) + METHODS)
     rho: float = option(0.1, "Weight of the gradient penalties (gp, lp, maxgp, maxal); 0.1 as in the LGAN paper.")
-    width: int = option(32, "Generator width w: layers of 4w, 2w, 2w, 2w, w channels (32 in the paper).")
-    noise_dim: int = option(100, "Dimension of the noise z.")
+    width: int = option(32, "Generator width w: layers of 4w, 2w, 2w, 2w, w channels (32 in the paper).", min=1)
+    noise_dim: int = option(100, "Dimension of the noise z.", min=1)
     noise_layers: int = option(3, "Generator layers that receive the noise (the paper's code: 1).")
-    critic_width: int = option(64, "Channels of the critic's first layer.")
+    critic_width: int = option(64, "Channels of the critic's first layer.", min=1)
 
 
 

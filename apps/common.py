@@ -28,21 +28,50 @@ class BadInput(click.ClickException):
         click.echo(f"ot-gan: error: {self.format_message()}", err=True)
 
 
+def one_line(err: click.UsageError) -> BadInput:
+    """A usage error as one line that names the command's help, instead of click's usage block."""
+    where = f" (see {err.ctx.command_path} --help)" if err.ctx is not None else ""
+    return BadInput(err.format_message().rstrip(".") + where)
+
+
 class Group(click.Group):
-    """A click group that turns the library's InputError into BadInput (exit 2), a diverged training
-    into one line and exit 1, and Ctrl-C into one line and exit 130."""
+    """A click group that turns usage errors, the library's InputError and file-system errors on a
+    named path into BadInput (one line, exit 2), a diverged training into one line and exit 1, and Ctrl-C into one line
+    and exit 130."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as err:
+            raise one_line(err) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as err:  # a subcommand's bad flag or value
+            raise one_line(err) from None
         except InputError as err:
             raise BadInput(str(err)) from None
+        except OSError as err:  # a folder that cannot be written, a full disk...
+            if err.filename is None:
+                raise
+            raise BadInput(f"{err.filename}: {err.strerror or err}") from None
         except TrainingDiverged as err:
             click.echo(f"ot-gan: {err}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:  # click would print "Aborted!" and exit 1
             click.echo("\not-gan: interrupted", err=True)
             sys.exit(130)
+
+
+def note(text: str) -> None:
+    """One ``ot-gan: note: ...`` line on stderr."""
+    click.echo(f"ot-gan: note: {text}", err=True)
 
 
 def load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -56,14 +85,27 @@ def load_config(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise BadInput(f"{value}: cannot read the config ({err.__class__.__name__}: {err})") from None
     if not isinstance(config, dict):
         raise BadInput(f"{value}: a config is a YAML mapping of option names to values")
-    names = {p.name for p in ctx.command.params if isinstance(p, click.Option)} - {"config"}
-    config = {k.replace("-", "_"): v for k, v in config.items()}
+    options = {p.name: p for p in ctx.command.params if isinstance(p, click.Option) and p.name != "config"}
+    config = {str(k).replace("-", "_"): v for k, v in config.items()}
     config.pop("app", None)  # a run's config.yaml names its app
-    unknown = sorted(set(config) - names)
+    unknown = sorted(set(config) - set(options))
     if unknown:
-        raise BadInput(f"{value}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+        raise BadInput(f"{value}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(options))})")
+    for key, setting in config.items():
+        check_config_value(value, options[key], setting, ctx)
     ctx.default_map = {**(ctx.default_map or {}), **config}
     return value
+
+
+def check_config_value(path: str, option: click.Option, setting: Any, ctx: click.Context) -> None:
+    """Refuse a config value that the option's type would not take (``size: [16]``, ``betas: 0.9``)."""
+    try:
+        option.type_cast_value(ctx, setting)
+    except click.BadParameter as err:
+        raise BadInput(f"{path}: {option.name}: {err.format_message()}") from None
+    except (TypeError, ValueError):
+        expected = f"{option.nargs} values" if option.nargs > 1 else f"a {option.type.name}"
+        raise BadInput(f"{path}: {option.name}: {setting!r} is not {expected}") from None
 
 
 config_option = click.option("--config", type=click.Path(dir_okay=False), callback=load_config, is_eager=True,
@@ -87,6 +129,22 @@ def resolve_device(name: str, threads: int = 1) -> torch.device:
     return torch.device(name)
 
 
+def option_type(field: dataclasses.Field, default: Any) -> Any:
+    """The click type of a config field: its choices, or a range from its ``min``/``max`` metadata
+    (integers default to at least 1 for counts in POSITIVE and at least 0 otherwise, floats to at
+    least 0; ``min_open``/``max_open`` exclude the bound)."""
+    meta = field.metadata
+    if "choices" in meta:
+        return click.Choice(meta["choices"])
+    kind = meta.get("type", type(default))
+    if kind is int:
+        return click.IntRange(meta.get("min", 1 if field.name in POSITIVE else 0), meta.get("max"))
+    if kind is float:
+        return click.FloatRange(meta.get("min", 0), meta.get("max"), min_open=meta.get("min_open", False),
+                                max_open=meta.get("max_open", False))
+    return kind
+
+
 def config_options(cls: type) -> Callable[[F], F]:
     """One click option per field of the config dataclass ``cls`` that has help metadata (see
     ``ot_gan.engine.trainer.option``), with the field's default; booleans get --x/--no-x."""
@@ -98,16 +156,8 @@ def config_options(cls: type) -> Callable[[F], F]:
                 continue
             default = getattr(defaults, field.name)
             flag = "--" + field.name.replace("_", "-")
-            kind: Any = field.metadata.get("type", type(default))
-            if "choices" in field.metadata:
-                kind = click.Choice(field.metadata["choices"])
-            elif kind is int:
-                kind = click.IntRange(1 if field.name in POSITIVE else 0)
-            elif kind is float:
-                kind = click.FloatRange(0)
-            extra: dict[str, Any] = {}
-            if isinstance(default, tuple):
-                kind, extra["nargs"] = type(default[0]), len(default)
+            extra: dict[str, Any] = {"nargs": len(default)} if isinstance(default, tuple) else {}
+            kind = option_type(field, default[0] if isinstance(default, tuple) else default)
             decls = [f"{flag}/--no-{flag[2:]}"] if isinstance(default, bool) else [flag]
             f = click.option(*decls, field.name, type=None if isinstance(default, bool) else kind, default=default,
                              show_default=default is not None, help=field.metadata["help"], **extra)(f)
@@ -140,6 +190,9 @@ def train_command(config_cls: type, train: Callable[..., TrainResult], help: str
     @run_options
     @config_options(config_cls)
     def command(out: Path, resume: bool, overwrite: bool, **options: Any) -> None:
+        if options["decay_steps"] > options["steps"]:
+            note(f"--decay-steps {options['decay_steps']} is more than --steps {options['steps']}; the learning "
+                 f"rate decays over all {options['steps']} steps")
         result = train(build_config(config_cls, options), out, overwrite, resume)
         if result.run is not None and not result.interrupted:  # rank 0; the engine reports a stop
             click.echo(f"finished step {result.step} after {result.seconds:.0f} s; run directory {result.run}",

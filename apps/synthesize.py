@@ -25,7 +25,7 @@ from tqdm.auto import trange
 
 from ot_gan.apps.common import (device_option, prepare_outputs, resolve_device, seed_option, threads_option,
                                 train_command, used_run_options)
-from ot_gan.data import Samples, load_source
+from ot_gan.data import Samples, is_number, load_source
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
 from ot_gan.engine.trainer import option
@@ -54,9 +54,9 @@ class SynthConfig(TrainConfig):
                             choices=tuple(OBJECTIVES))
     regularizer: str = option("maxgp", "lgan: the critic's Lipschitz regularizer.", choices=("none",) + METHODS)
     rho: float = option(0.1, "lgan: weight of the gradient penalties (gp, lp, maxgp, maxal); 0.1 as in the LGAN paper.")
-    size: int = option(32, "Image side in pixels: 8, 16, 32 or 64 (images are resized to it).")
-    noise_dim: int = option(64, "Dimension of the generator's noise.")
-    width: int = option(32, "Channels of the critic's first and the generator's last layer.")
+    size: int = option(32, "Image side in pixels: 8, 16, 32 or 64 (images are resized to it).", min=8)
+    noise_dim: int = option(64, "Dimension of the generator's noise.", min=1)
+    width: int = option(32, "Channels of the critic's first and the generator's last layer.", min=1)
 
 
 def load_images(spec: str, size: int, seed: int = 0) -> Samples:
@@ -162,7 +162,7 @@ def class_index(arch: dict[str, Any], name: str) -> int:
                          "--class needs an amgan run with --conditional")
     if name in arch["classes"]:
         return arch["classes"].index(name)
-    if name.isdigit() and int(name) < len(arch["classes"]):
+    if is_number(name) and int(name) < len(arch["classes"]):
         return int(name)
     raise InputError(f"--class {name}: the run's classes are {', '.join(arch['classes'])}")
 

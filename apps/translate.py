@@ -29,7 +29,7 @@ from ot_gan.color import gray_to_y
 from ot_gan.data import image_files, load_source, read_image, resize_crop
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
-from ot_gan.engine.trainer import option
+from ot_gan.engine.trainer import DECAY_HELP, option
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import PatchDiscriminator, ResnetGenerator
@@ -48,10 +48,10 @@ class TranslateConfig(TrainConfig):
     a: str | None = option(None, "Domain A: an image folder, .npy/.npz images or a built-in source; a folder "
                                  "with trainA/ and trainB/ sets both domains.", type=str)
     b: str | None = option(None, "Domain B (not needed with a trainA/trainB folder).", type=str)
-    size: int = option(128, "Training crop side in pixels (a multiple of 4).")
+    size: int = option(128, "Training crop side in pixels (a multiple of 4).", min=4)
     steps: int = option(100_000, "Generator steps to train for (raise it to extend a finished run).")
     batch_size: int = option(1, "Global batch size (1 as in the reference CycleGAN).")
-    decay_steps: int = option(50_000, "Decay the learning rate linearly to 0 over the last N steps.")
+    decay_steps: int = option(50_000, DECAY_HELP)
     sample_every: int = option(1000, "Steps between sample grids (0 = only at the end).")
     checkpoint_every: int = option(1000, "Steps between saves of checkpoints/latest.pt.")
     guidance: str = option("reference", "reference: OT-CycleGAN targets; cost: the cost in the loss; none: "
@@ -59,7 +59,8 @@ class TranslateConfig(TrainConfig):
     cost: str = option("l2", f"Task cost: {', '.join(COSTS)} or module:function.")
     lambda_ref: float = option(10.0, "reference: weight of L1(G(x), OT target).")
     lambda_cost: float = option(10.0, "cost: weight of c(x, G(x)).")
-    ot_subset: int = option(1000, "reference: images per side in the OT problem (a seeded random subset).")
+    ot_subset: int = option(1000, "reference: images per side in the OT problem (a seeded random subset).",
+                            min=1)
     ot_solver: str = option("exact", "reference: POT's exact EMD, or Sinkhorn for large subsets.",
                             choices=("exact", "sinkhorn"))
     cycle: str = option("two", "Cycle terms: two (B-solver, CycleGAN), one (B->A->B only, M-solver), none "
@@ -72,9 +73,9 @@ class TranslateConfig(TrainConfig):
     rho: float = option(10.0, "Weight of the gradient penalties (gp, lp, maxgp, maxal).")
     pool: int = option(50, "Image pool of past fakes shown to the critics (0 = none).")
     blocks: int = option(6, "Residual blocks of the ResNet generators (6 or 9 in the reference).")
-    width: int = option(64, "Channels of the generators' first layer.")
-    critic_width: int = option(64, "Channels of the PatchGAN's first layer.")
-    critic_layers: int = option(3, "Stride-2 layers of the PatchGAN (3: 70x70 patches).")
+    width: int = option(64, "Channels of the generators' first layer.", min=1)
+    critic_width: int = option(64, "Channels of the PatchGAN's first layer.", min=1)
+    critic_layers: int = option(3, "Stride-2 layers of the PatchGAN (3: 70x70 patches).", min=1)
     noise: int = option(0, "Noise channels appended to the generators' input, for stochastic maps.")
 
 
@@ -342,6 +343,10 @@ def evaluate(run: Path, a: str, b: str, w1_steps: int = 1000, seed: int = 0,
     arch = payload["architecture"]
     cfg = TranslateConfig(a=a, b=b, size=arch["size"], seed=seed)
     xa, xb = load_domains(cfg)
+    for spec, x, side in ((a, xa, "a"), (b, xb, "b")):
+        if x.shape[1] != arch[f"channels_{side}"]:
+            raise InputError(f"{spec}: images with {x.shape[1]} channels, but the run's domain {side.upper()} has "
+                             f"{arch[f'channels_{side}']} (gray 1, color 3)")
     cost = TaskCost(arch["cost"])
     result: dict[str, Any] = {"run": str(run), "cost": arch["cost"]}
     for direction, x, y in (("a2b", xa, xb), ("b2a", xb, xa)):

@@ -21,6 +21,7 @@ import engine_toy
 from engine_toy import NOISE, ToyConfig, ToyGAN, run
 from ot_gan.data import load_source
 from ot_gan.engine import TrainingDiverged, load_checkpoint, save_checkpoint
+from ot_gan.engine.trainer import lr_factor
 from ot_gan.errors import InputError
 
 TOY = Path(__file__).with_name("engine_toy.py")
@@ -93,6 +94,15 @@ def test_lr_decays_to_zero_and_ema_follows(tmp_path: Path) -> None:
     ck = latest(tmp_path)
     assert int(ck["ema"]["n_averaged"]) == 40
     assert not torch.equal(ck["ema"]["module.0.weight"], ck["task"]["generator.0.weight"])
+
+
+def test_a_decay_longer_than_the_run_covers_the_whole_run() -> None:
+    """200 steps with translate's default 50,000 decay steps: full rate at the start, half on
+    average (it was (200 - step) / 50000, below 0.004 throughout)."""
+    factors = [lr_factor(step, 200, 50_000) for step in range(200)]
+    assert factors[0] == 1.0 and factors[100] == 0.5
+    assert sum(factors) / len(factors) == pytest.approx(0.5, abs=0.01)
+    assert [lr_factor(s, 200, 50) for s in (0, 150, 175)] == [1.0, 1.0, 0.5]
 
 
 def test_ctrl_c_in_process_then_rerun_is_bit_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -38,8 +38,12 @@ from ot_gan.optim import REDUCES, AdaShift
 
 
 def option(default: Any, help: str, **extra: Any) -> Any:
-    """A config field that is also a command-line option (apps/common.py reads the metadata)."""
+    """A config field that is also a command-line option (apps/common.py reads the metadata:
+    ``choices``, ``type``, and the range ``min``, ``max``, ``min_open``, ``max_open``)."""
     return dataclasses.field(default=default, metadata={"help": help, **extra})
+
+
+DECAY_HELP = "Decay the learning rate linearly to 0 over the last N steps (over all steps when N is larger)."
 
 
 @dataclass
@@ -52,13 +56,13 @@ class TrainConfig:
     n_critic: int = option(1, "Critic steps per generator step.")
     optimizer: str = option("adashift", "Optimizer of both networks (rmsprop: the original WGAN's).",
                             choices=("adashift", "adam", "rmsprop"))
-    lr: float = option(2e-4, "Learning rate of both networks.")
+    lr: float = option(2e-4, "Learning rate of both networks.", min_open=True)
     betas: tuple[float, float] = option((0.0, 0.999), "AdaShift/Adam beta1 and beta2 "
-                                                      "(beta1 0 is AdaShift's GAN setting).")
+                                                      "(beta1 0 is AdaShift's GAN setting).", max=1, max_open=True)
     reduce: str = option("max_mean", "AdaShift's block reduce of the second moment.", choices=REDUCES)
-    decay_steps: int = option(0, "Decay the learning rate linearly to 0 over the last N steps.")
+    decay_steps: int = option(0, DECAY_HELP)
     ema: float = option(0.0, "Decay of an exponential moving average of the generator used for "
-                              "sampling (e.g. 0.999; 0 = off).")
+                              "sampling (e.g. 0.999; 0 = off).", max=1, max_open=True)
     log_every: int = option(50, "Steps between lines of metrics.jsonl.")
     sample_every: int = option(500, "Steps between sample grids (0 = only at the end).")
     checkpoint_every: int = option(500, "Steps between saves of checkpoints/latest.pt.")
@@ -95,6 +99,14 @@ def pick_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise InputError(f"--device {name}: choose auto, cpu or cuda")
     return torch.device(name)
+
+
+def lr_factor(step: int, steps: int, decay_steps: int) -> float:
+    """The learning-rate multiplier at ``step``: 1 until the last ``decay_steps`` steps, then falling
+    linearly to 0 at ``steps``. A decay longer than the run covers the whole run, so that a short
+    run still starts at the full learning rate instead of near 0."""
+    decay = min(decay_steps, steps)
+    return 1.0 if decay <= 0 else min(1.0, max(0.0, (steps - step) / decay))
 
 
 def train(make_task: Callable[[], Task], config: TrainConfig, data: dict[str, Any], out: Path,
@@ -158,9 +170,7 @@ class Trainer:
         return AdaShift(params, lr=cfg.lr, betas=tuple(cfg.betas), reduce=cfg.reduce)
 
     def lr_factor(self, step: int) -> float:
-        """1 until the last ``decay_steps`` steps, then falling linearly to 0 at the end."""
-        decay = self.config.decay_steps
-        return 1.0 if decay <= 0 else min(1.0, max(0.0, (self.config.steps - step) / decay))
+        return lr_factor(step, self.config.steps, self.config.decay_steps)
 
     # ---- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
