@@ -99,13 +99,14 @@ def load_config(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 def check_config_value(path: str, option: click.Option, setting: Any, ctx: click.Context) -> None:
     """Refuse a config value that the option's type would not take (``size: [16]``, ``betas: 0.9``)."""
+    if option.nargs > 1 and not (isinstance(setting, list) and len(setting) == option.nargs):
+        raise BadInput(f"{path}: {option.name}: {setting!r} is not a list of {option.nargs} values")
     try:
         option.type_cast_value(ctx, setting)
     except click.BadParameter as err:
-        raise BadInput(f"{path}: {option.name}: {err.format_message()}") from None
+        raise BadInput(f"{path}: {option.name}: {err.message.rstrip('.')}") from None
     except (TypeError, ValueError):
-        expected = f"{option.nargs} values" if option.nargs > 1 else f"a {option.type.name}"
-        raise BadInput(f"{path}: {option.name}: {setting!r} is not {expected}") from None
+        raise BadInput(f"{path}: {option.name}: {setting!r} is not a valid {option.type.name}") from None
 
 
 config_option = click.option("--config", type=click.Path(dir_okay=False), callback=load_config, is_eager=True,

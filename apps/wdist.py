@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import textwrap
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -11,7 +13,7 @@ import click
 import torch
 
 from ot_gan.apps.common import config_option, device_option, resolve_device, seed_option, threads_option
-from ot_gan.data import Samples, load_source
+from ot_gan.data import Samples, held_out_count, load_source
 from ot_gan.errors import InputError
 from ot_gan.wasserstein import CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS, exact_w1, wasserstein1
 
@@ -64,16 +66,38 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
     xa, xb = load_pair(cfg)
     kwargs: dict[str, Any] = {}
     if cfg.method in CRITIC_METHODS:
+        check_split(cfg, len(xa), len(xb))
         kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
                       group=cfg.group_size, holdout=cfg.holdout, device=device, seed=cfg.seed, progress=progress,
                       ctransform=cfg.ctransform, interruptible=True)
-    result = asdict(wasserstein1(xa, xb, method=cfg.method, **kwargs))
+    try:
+        result = asdict(wasserstein1(xa, xb, method=cfg.method, **kwargs))
+    except RuntimeError as err:  # exact_w1: POT's network simplex stopped before the optimum
+        if cfg.method != "exact":
+            raise
+        raise InputError(f"{err}; try --method sinkhorn or maxal") from None
     result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None)
     if cfg.method == "exact":
         result["exact"] = result["distance"]
     elif cfg.exact and len(xa) * len(xb) <= EXACT_MAX_ENTRIES:
-        result["exact"] = exact_w1(xa, xb)
+        try:
+            result["exact"] = exact_w1(xa, xb)
+        except RuntimeError as err:
+            warnings.warn(f"{err}; the exact W1 is left out")
     return result
+
+
+def check_split(cfg: WdistConfig, *sizes: int) -> None:
+    """Refuse sets too small for a critic: at least 2 samples a side to train on, and 1 held out."""
+    def too_few(n: int) -> bool:
+        held = held_out_count(n, cfg.holdout)
+        return n - held < 2 or (cfg.holdout > 0 and held == 0)
+
+    for spec, n in zip((cfg.source_a, cfg.source_b), sizes):
+        if too_few(n):
+            least = next(k for k in itertools.count(2) if not too_few(k))
+            raise InputError(f"{spec}: {n} samples are too few for a critic estimate at --holdout {cfg.holdout} "
+                             f"(at least {least}); use --method exact for tiny sets")
 
 
 def format_table(r: dict[str, Any]) -> str:
