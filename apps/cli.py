@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
 from ot_gan.apps import colorize, synthesize, translate, wdist
-from ot_gan.apps.common import Group
+from ot_gan.apps.common import Group, show_warning
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -26,7 +28,8 @@ cli.add_command(colorize.command)
 
 
 def main() -> None:
-    """Entry point of the ``ot-gan`` console script."""
+    """Entry point of the ``ot-gan`` console script: warnings as one line each, then the group."""
+    warnings.showwarning = show_warning
     cli(prog_name="ot-gan")
 
 

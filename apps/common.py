@@ -69,6 +69,13 @@ class Group(click.Group):
             sys.exit(130)
 
 
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` for the command line: one ``ot-gan: warning: ...`` line, without the
+    source path and line that Python prints."""
+    click.echo(f"ot-gan: warning: {' '.join(str(message).split())}", err=True)
+
+
 def note(text: str) -> None:
     """One ``ot-gan: note: ...`` line on stderr."""
     click.echo(f"ot-gan: note: {text}", err=True)

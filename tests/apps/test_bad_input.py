@@ -4,6 +4,10 @@ accepted silently is now one line and exit code 2, or a run that works, or a cle
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +160,25 @@ def test_integer_images_are_scaled_and_other_ranges_warned(tmp_path: Path) -> No
         load_source(str(tmp_path / "i32.npy"))
     np.save(tmp_path / "vectors.npy", pixels.reshape(5, -1).astype(np.int64))  # integer vectors: kept as they are
     assert float(torch.as_tensor(load_source(str(tmp_path / "vectors.npy")).data).max()) == float(pixels.max())
+
+
+def test_warnings_are_one_line_each(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(4):
+            Image.new("RGB", (8, 8), (60 * i, 0, 0)).save(tmp_path / name / f"{i}.png")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    proc = subprocess.run([sys.executable, "-m", "ot_gan.apps.cli", "wdist", tmp_path / "a", tmp_path / "b",
+                           "--size", "16", "--steps", "5", "--quiet"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [f"ot-gan: warning: {tmp_path / name}: 4 of 4 images are smaller than 16 px "
+                                        "and were upscaled" for name in ("a", "b")]
+
+
+def test_a_float32_npy_becomes_a_tensor_without_a_warning(tmp_path: Path) -> None:
+    """The memory map is copy-on-write, so torch shares it without its "not writable" warning."""
+    np.save(tmp_path / "x.npy", np.ones((4, 2), dtype=np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.as_tensor(load_source(str(tmp_path / "x.npy")).data).sum() == 8
+    assert np.load(tmp_path / "x.npy").sum() == 8  # nothing written back
