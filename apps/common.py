@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,6 +16,8 @@ import torch
 import yaml
 
 from ot_gan.engine import TrainingDiverged, TrainResult
+from ot_gan.engine.trainer import SKIP_BAD_HELP
+from ot_gan.data import UnreadableImages
 from ot_gan.errors import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,6 +60,8 @@ class Group(click.Group):
             raise
         except click.UsageError as err:  # a subcommand's bad flag or value
             raise one_line(err) from None
+        except UnreadableImages as err:
+            raise BadInput(f"{err}; --skip-bad goes on without them") from None
         except InputError as err:
             raise BadInput(str(err)) from None
         except OSError as err:  # a folder that cannot be written, a full disk...
@@ -82,7 +89,8 @@ def note(text: str) -> None:
 
 
 def load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """``--config FILE``: YAML whose keys are the command's option names; flags override it."""
+    """``--config FILE``: YAML whose keys are the command's long flags without dashes (``batch_size``
+    or ``batch-size`` for --batch-size, ``json`` for --json); flags override it."""
     if value is None:
         return None
     path = Path(value)
@@ -92,7 +100,8 @@ def load_config(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise BadInput(f"{value}: cannot read the config ({err.__class__.__name__}: {err})") from None
     if not isinstance(config, dict):
         raise BadInput(f"{value}: a config is a YAML mapping of option names to values")
-    options = {p.name: p for p in ctx.command.params if isinstance(p, click.Option) and p.name != "config"}
+    options = {max(p.opts, key=len).lstrip("-").replace("-", "_"): p for p in ctx.command.params
+               if isinstance(p, click.Option) and p.name != "config"}
     config = {str(k).replace("-", "_"): v for k, v in config.items()}
     config.pop("app", None)  # a run's config.yaml names its app
     unknown = sorted(set(config) - set(options))
@@ -100,7 +109,7 @@ def load_config(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise BadInput(f"{value}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(options))})")
     for key, setting in config.items():
         check_config_value(value, options[key], setting, ctx)
-    ctx.default_map = {**(ctx.default_map or {}), **config}
+    ctx.default_map = {**(ctx.default_map or {}), **{options[k].name: v for k, v in config.items()}}
     return value
 
 
@@ -119,7 +128,7 @@ def check_config_value(path: str, option: click.Option, setting: Any, ctx: click
 config_option = click.option("--config", type=click.Path(dir_okay=False), callback=load_config, is_eager=True,
                              expose_value=False, help="YAML file of option values; command-line flags override it.")
 device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-                             help="Where to train: auto picks cuda when a GPU is present.")
+                             help="Where to run: auto picks cuda when a GPU is present.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 
 
@@ -209,20 +218,34 @@ def train_command(config_cls: type, train: Callable[..., TrainResult], help: str
     return command
 
 
-def prepare_outputs(folder: Path, names: list[str]) -> list[Path]:
-    """Paths for ``names`` in ``folder`` (created), refusing to overwrite any existing file."""
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{folder}: exists and is not a folder")
-    paths = [folder / name for name in names]
-    taken = [p.name for p in paths if p.exists()]
+@contextmanager
+def staged_outputs(folder: Path, names: list[str]) -> Iterator[list[Path]]:
+    """Paths for ``names`` (relative to ``folder``) in a temporary folder next to ``folder``, moved
+    into ``folder`` when the block completes and removed when it fails, so that a failure leaves
+    nothing half-written and a rerun works. Existing files are never overwritten."""
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise InputError(f"{existing}: exists and is not a folder; choose another --output")
+    taken = [name for name in names if (folder / name).exists()]
     if taken:
         more = f" and {len(taken) - 3} more" if len(taken) > 3 else ""
         raise InputError(f"{folder}: would overwrite {', '.join(taken[:3])}{more}; choose another --output")
-    folder.mkdir(parents=True, exist_ok=True)
-    return paths
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
+    try:
+        yield [staging / name for name in names]
+        if not folder.exists():
+            staging.rename(folder)
+        else:  # an existing folder keeps its other files
+            for name in names:
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                (staging / name).rename(folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def used_run_options(f: F) -> F:
-    """--quiet, --seed, --device and --threads of the commands that use a trained run."""
+    """--quiet, --skip-bad, --seed, --device and --threads of the commands that use a trained run."""
     f = threads_option(device_option(seed_option(f)))
+    f = click.option("--skip-bad", is_flag=True, help=SKIP_BAD_HELP)(f)
     return click.option("--quiet", is_flag=True, help="No progress bars.")(f)

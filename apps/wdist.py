@@ -14,6 +14,7 @@ import torch
 
 from ot_gan.apps.common import config_option, device_option, resolve_device, seed_option, threads_option
 from ot_gan.data import Samples, held_out_count, load_source
+from ot_gan.engine.trainer import SKIP_BAD_HELP
 from ot_gan.errors import InputError
 from ot_gan.wasserstein import CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS, exact_w1, wasserstein1
 
@@ -37,12 +38,13 @@ class WdistConfig:
     device: str = "auto"
     threads: int = 1
     seed: int = 0
+    skip_bad: bool = False
 
 
 def load_pair(cfg: WdistConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Both sources as float tensors of one sample shape (gray images widened to RGB if the other
     set is in color)."""
-    a, b = (load_source(s, size=cfg.size, seed=cfg.seed) for s in (cfg.source_a, cfg.source_b))
+    a, b = (load_source(s, size=cfg.size, seed=cfg.seed, skip_bad=cfg.skip_bad) for s in (cfg.source_a, cfg.source_b))
     xa, xb = (_tensor(s) for s in (a, b))
     if a.is_image and b.is_image and {xa.shape[1], xb.shape[1]} == {1, 3}:
         xa, xb = (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x for x in (xa, xb))
@@ -160,6 +162,7 @@ def format_table(r: dict[str, Any]) -> str:
                    "of the exact plug-in W1, usually closer to it than the critic alone. For low-dimensional "
                    "sets (the plug-in W1 is biased upward in high dimension) of up to 50k x 50k samples, "
                    "also past exact OT's memory limit.")
+@click.option("--skip-bad", is_flag=True, help=SKIP_BAD_HELP)
 @device_option
 @threads_option
 @seed_option

@@ -3,7 +3,8 @@
 A source is one of:
 - a folder of images, searched recursively (png, jpg, jpeg, bmp, tif, tiff, webp); gray, RGB,
   RGBA (composited on white) and 16-bit images are converted explicitly, then resized and
-  center-cropped to ``size`` x ``size``; a subfolder per class gives labels;
+  center-cropped to ``size`` x ``size``; a subfolder per class gives labels; files that cannot be
+  read are all named in one error, or left out with a warning when ``skip_bad`` is set;
 - a ``.npy`` or ``.npz`` file of vectors (n, d) or images (n, C, H, W) (an ``.npz`` must hold one
   array, or ``x`` / ``y`` for data / integer labels 0..K-1); ``.npy`` files are memory-mapped
   (copy-on-write); unsigned-integer images (8- or 16-bit) are scaled to [-1, 1], and images of
@@ -78,14 +79,16 @@ def held_out_count(n: int, holdout: float) -> int:
     return min(int(round(n * holdout)), n - 1)
 
 
-def load_source(spec: str, size: int = 32, channels: int | None = None, seed: int = 0) -> Samples:
+def load_source(spec: str, size: int = 32, channels: int | None = None, seed: int = 0,
+                skip_bad: bool = False) -> Samples:
     """Load the source named by ``spec`` (see the module docstring).
 
     ``size`` applies to image folders and ``photos``; ``channels`` (1 or 3) forces gray or RGB
-    images (default: RGB unless every image of a folder is gray)."""
+    images (default: RGB unless every image of a folder is gray); ``skip_bad`` leaves out the
+    files of a folder that cannot be read instead of refusing the folder."""
     path = Path(spec).expanduser()
     if path.is_dir():
-        return _load_folder(path, size, channels)
+        return _load_folder(path, size, channels, skip_bad)
     if path.suffix in (".npy", ".npz"):
         if not path.is_file():
             raise InputError(f"{spec}: no such file")
@@ -220,6 +223,39 @@ def read_image(path: Path, channels: int = 3) -> Tensor:
     return v2.functional.to_dtype(v2.functional.pil_to_tensor(img), torch.float32, scale=True)
 
 
+class UnreadableImages(InputError):
+    """Image files that cannot be read, all of them named."""
+
+
+def read_images(folder: Path, files: list[Path], channels: int = 3, skip_bad: bool = False,
+                keep: bool = True) -> tuple[list[Path], list[Tensor]]:
+    """The files of ``folder`` that can be read and, with ``keep``, their images (``read_image``).
+
+    Every file that cannot be read is named in one UnreadableImages error (not only the first),
+    or, with ``skip_bad``, left out with a warning that counts them. ``keep=False`` only checks
+    the files, for commands that then read one image at a time."""
+    good, images, bad = [], [], []
+    for path in files:
+        try:
+            image = read_image(path, channels)
+        except InputError as err:
+            bad.append((path, err))
+            continue
+        good.append(path)
+        if keep:
+            images.append(image)
+    if bad:
+        names = [str(p.relative_to(folder)) for p, _ in bad]
+        listing = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        if not skip_bad:
+            first = str(bad[0][1]).partition(": ")[2]
+            raise UnreadableImages(f"{folder}: {len(bad)} of {len(files)} image files cannot be read: {listing} "
+                                   f"({names[0]}: {first})")
+        warnings.warn(f"{folder}: skipped {len(bad)} of {len(files)} image files that cannot be read: {listing}",
+                      stacklevel=2)
+    return good, images
+
+
 def is_gray(path: Path) -> bool:
     """Whether the image file has a single channel (without decoding its pixels)."""
     try:
@@ -241,13 +277,15 @@ def resize_crop(image: Tensor, size: int) -> Tensor:
     return v2.functional.center_crop(image, [size, size])
 
 
-def _load_folder(folder: Path, size: int, channels: int | None) -> Samples:
+def _load_folder(folder: Path, size: int, channels: int | None, skip_bad: bool = False) -> Samples:
     files = image_files(folder)
     if not files:
         raise InputError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     if channels is None:
         channels = 1 if all(is_gray(p) for p in files) else 3
-    raw = [read_image(p, channels) for p in files]
+    files, raw = read_images(folder, files, channels, skip_bad)
+    if not files:
+        raise InputError(f"{folder}: none of its image files can be read")
     small = sum(min(img.shape[1:]) < size for img in raw)
     if small:
         warnings.warn(f"{folder}: {small} of {len(files)} images are smaller than {size} px and were upscaled",
