@@ -25,7 +25,7 @@ from ot_gan.errors import InputError
 
 # Settings a resumed run may change; every other one must match the run's config.yaml.
 RESUMABLE = frozenset({"steps", "device", "threads", "quiet", "log_every", "sample_every",
-                       "checkpoint_every", "keep_every", "tensorboard", "skip_bad"})
+                       "checkpoint_every", "keep_every", "tensorboard", "skip_bad", "max_time"})
 
 
 class RunDir:

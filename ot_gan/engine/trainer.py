@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from ot_gan.engine import distributed
 from ot_gan.engine.checkpoint import save_checkpoint
+from ot_gan.engine.pace import Pace
 from ot_gan.engine.rundir import RunDir, open_run
 from ot_gan.engine.task import Batch, Task
 from ot_gan.errors import InputError
@@ -53,6 +54,8 @@ class TrainConfig:
     --config key."""
 
     steps: int = option(10_000, "Generator steps to train for (raise it to extend a finished run).")
+    max_time: float = option(0.0, "Minutes after which this process saves a checkpoint and stops, with an "
+                                  "estimate of the rest (run the same command again to go on; 0 = no limit).")
     batch_size: int = option(64, "Global batch size, split over the processes under torchrun.")
     n_critic: int = option(1, "Critic steps per generator step.")
     optimizer: str = option("adashift", "Optimizer of both networks (rmsprop: the original WGAN's).",
@@ -269,7 +272,8 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"{self.task.app} train", unit="step",
                    disable=cfg.quiet or not main, file=sys.stderr, dynamic_ncols=True)
         start = time.perf_counter() - self.seconds
-        interrupted = False
+        pace = Pace(cfg.max_time * 60)
+        interrupted = out_of_time = False
         notice = "ot-gan: stopping after this step to save a checkpoint (Ctrl-C again quits at once)"
         with stop_on_signals(notice if main else None) as stop, bar:
             while self.step < cfg.steps:
@@ -285,7 +289,12 @@ class Trainer:
                     self.save()
                 if main and cfg.keep_every and self.step % cfg.keep_every == 0 and self.run:
                     save_checkpoint(self.state_dict(), self.run.numbered_checkpoint(self.step))
-                if distributed.any_rank(stop.requested, self.world, self.device):
+                pace.step()
+                note = pace.announcement(cfg.steps - self.step) if main else None
+                if note:
+                    tqdm.write(f"ot-gan: note: {note}", file=sys.stderr)
+                out_of_time = pace.spent()
+                if distributed.any_rank(stop.requested or out_of_time, self.world, self.device):
                     interrupted = self.step < cfg.steps
                     break
         if self.saved_step != self.step:
@@ -295,8 +304,14 @@ class Trainer:
         if writer is not None:
             writer.close()
         if interrupted and main:
-            print(f"ot-gan: interrupted at step {self.step}; saved {self.run.latest if self.run else 'nothing'}. "
-                  "Run the same command again to resume.", file=sys.stderr)
+            saved = self.run.latest if self.run else "nothing"
+            if out_of_time:
+                print(f"ot-gan: stopped at the time budget of {cfg.max_time:g} min at step {self.step} of {cfg.steps}; "
+                      f"saved {saved}. The rest takes {pace.left(cfg.steps - self.step)} at this pace: run the same "
+                      "command again to go on.", file=sys.stderr)
+            else:
+                print(f"ot-gan: interrupted at step {self.step}; saved {saved}. Run the same command again to resume.",
+                      file=sys.stderr)
         return TrainResult(self.run.path if self.run else None, self.step, self.seconds, interrupted,
                            self.last_metrics)
 
