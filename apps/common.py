@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import torch
 import yaml
 
-from ot_gan.engine import TrainingDiverged, TrainResult
-from ot_gan.engine.trainer import SKIP_BAD_HELP
-from ot_gan.data import UnreadableImages
-from ot_gan.errors import InputError
+from ot_gan.errors import InputError, UnreadableImages
+
+if TYPE_CHECKING:  # torch and the engine load with the command that needs them, not for --help
+    import torch
+
+    from ot_gan.engine import TrainResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 POSITIVE = {"steps", "batch_size", "n_critic", "log_every", "checkpoint_every", "threads"}
@@ -41,8 +43,29 @@ def one_line(err: click.UsageError) -> BadInput:
 
 class Group(click.Group):
     """A click group that turns usage errors, the library's InputError and file-system errors on a
-    named path into BadInput (one line, exit 2), a diverged training into one line and exit 1, and Ctrl-C into one line
-    and exit 130."""
+    named path into BadInput (one line, exit 2), a diverged training into one line and exit 1, and
+    Ctrl-C into one line and exit 130.
+
+    Its subcommands are ``lazy``: name -> (module, summary); a module (with a ``command``) is
+    imported only when its command runs, so that ``--help`` lists the summaries at once."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            self.add_command(importlib.import_module(self.lazy[name][0]).command, name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy[name][1] if name in self.lazy else self.commands[name].get_short_help_str())
+                for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
@@ -68,7 +91,11 @@ class Group(click.Group):
             if err.filename is None:
                 raise
             raise BadInput(f"{err.filename}: {err.strerror or err}") from None
-        except TrainingDiverged as err:
+        except RuntimeError as err:
+            from ot_gan.engine import TrainingDiverged  # loaded already: only a training raises it
+
+            if not isinstance(err, TrainingDiverged):
+                raise
             click.echo(f"ot-gan: {err}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:  # click would print "Aborted!" and exit 1
@@ -129,6 +156,8 @@ config_option = click.option("--config", type=click.Path(dir_okay=False), callba
                              expose_value=False, help="YAML file of option values; command-line flags override it.")
 device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                              help="Where to run: auto picks cuda when a GPU is present.")
+skip_bad_option = click.option("--skip-bad", is_flag=True, help="Leave out image files that cannot be read "
+                               "(a warning counts them) instead of stopping.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 
 
@@ -138,6 +167,8 @@ threads_option = click.option("--threads", type=click.IntRange(1), default=1, sh
 
 def resolve_device(name: str, threads: int = 1) -> torch.device:
     """The torch device for --device, with torch's CPU thread count set to ``threads``."""
+    import torch
+
     torch.set_num_threads(threads)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -247,5 +278,5 @@ def staged_outputs(folder: Path, names: list[str]) -> Iterator[list[Path]]:
 def used_run_options(f: F) -> F:
     """--quiet, --skip-bad, --seed, --device and --threads of the commands that use a trained run."""
     f = threads_option(device_option(seed_option(f)))
-    f = click.option("--skip-bad", is_flag=True, help=SKIP_BAD_HELP)(f)
+    f = skip_bad_option(f)
     return click.option("--quiet", is_flag=True, help="No progress bars.")(f)

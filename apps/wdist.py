@@ -12,9 +12,9 @@ from typing import Any
 import click
 import torch
 
-from ot_gan.apps.common import config_option, device_option, resolve_device, seed_option, threads_option
+from ot_gan.apps.common import (config_option, device_option, resolve_device, seed_option, skip_bad_option,
+                                threads_option)
 from ot_gan.data import Samples, held_out_count, load_source
-from ot_gan.engine.trainer import SKIP_BAD_HELP
 from ot_gan.errors import InputError
 from ot_gan.wasserstein import CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS, exact_w1, wasserstein1
 
@@ -162,7 +162,7 @@ def format_table(r: dict[str, Any]) -> str:
                    "of the exact plug-in W1, usually closer to it than the critic alone. For low-dimensional "
                    "sets (the plug-in W1 is biased upward in high dimension) of up to 50k x 50k samples, "
                    "also past exact OT's memory limit.")
-@click.option("--skip-bad", is_flag=True, help=SKIP_BAD_HELP)
+@skip_bad_option
 @device_option
 @threads_option
 @seed_option

@@ -33,7 +33,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torchvision.transforms import v2
 
-from ot_gan.errors import InputError
+from ot_gan.errors import InputError, UnreadableImages
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 TOYS = ("gaussians", "rings", "checkerboard")
@@ -221,10 +221,6 @@ def read_image(path: Path, channels: int = 3) -> Tensor:
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise InputError(f"{path}: not a readable image ({err})") from None
     return v2.functional.to_dtype(v2.functional.pil_to_tensor(img), torch.float32, scale=True)
-
-
-class UnreadableImages(InputError):
-    """Image files that cannot be read, all of them named."""
 
 
 def read_images(folder: Path, files: list[Path], channels: int = 3, skip_bad: bool = False,

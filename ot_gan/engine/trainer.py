@@ -44,7 +44,6 @@ def option(default: Any, help: str, **extra: Any) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, **extra})
 
 
-SKIP_BAD_HELP = "Leave out image files that cannot be read (a warning counts them) instead of stopping."
 DECAY_HELP = "Decay the learning rate linearly to 0 over the last N steps (over all steps when N is larger)."
 
 
@@ -79,7 +78,8 @@ class TrainConfig:
     channels_last: bool = option(False, "CUDA only: channels-last memory format.")
     tensorboard: bool = option(True, "Log to RUN/tensorboard when the tensorboard package is installed.")
     quiet: bool = option(False, "No progress bar.")
-    skip_bad: bool = option(False, SKIP_BAD_HELP)
+    skip_bad: bool = option(False, "Leave out image files of the training data that cannot be read (a warning "
+                                   "counts them) instead of stopping.")
 
 
 class TrainingDiverged(RuntimeError):

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,14 +13,15 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from ot_gan.apps.cli import cli
+from ot_gan.apps.cli import COMMANDS, cli
 
 
 def commands(cmd: click.Command = cli, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     yield path
     if isinstance(cmd, click.Group):
-        for name, sub in cmd.commands.items():
-            yield from commands(sub, (*path, name))
+        ctx = click.Context(cmd)
+        for name in cmd.list_commands(ctx):
+            yield from commands(cmd.get_command(ctx, name), (*path, name))
 
 
 def help_text(*path: str) -> str:
@@ -54,3 +57,18 @@ def test_the_config_key_of_json_is_json(tmp_path: Path) -> None:
     (tmp_path / "old.yaml").write_text("as_json: true\n")
     result = CliRunner().invoke(cli, ["wdist", "gaussians:20", "rings:20", "--config", str(tmp_path / "old.yaml")])
     assert result.exit_code == 2 and "unknown keys as_json" in result.stderr and ", json," in result.stderr
+
+
+def test_help_and_import_load_neither_torch_nor_the_commands() -> None:
+    """``ot-gan --help`` and ``import ot_gan`` took 5-10 s, most of it importing torch, POT and SciPy."""
+    code = ("import sys, ot_gan; from click.testing import CliRunner; from ot_gan.apps.cli import cli; "
+            "assert CliRunner().invoke(cli, ['--help']).exit_code == 0; "
+            "print(sorted(m for m in ('torch', 'ot', 'scipy', 'ot_gan.apps.wdist') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_the_listed_summaries_are_the_commands_own(name: str) -> None:
+    command = cli.get_command(click.Context(cli), name)
+    assert command.get_short_help_str(limit=1000) == COMMANDS[name][1]

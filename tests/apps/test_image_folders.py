@@ -13,7 +13,8 @@ from PIL import Image
 
 import ot_gan.apps.translate
 from ot_gan.apps.cli import cli
-from ot_gan.data import UnreadableImages, load_source
+from ot_gan.data import load_source
+from ot_gan.errors import UnreadableImages
 
 
 def run(*args: object) -> tuple[int, str, str]:
