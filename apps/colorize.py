@@ -252,7 +252,8 @@ def command() -> None:
 
 
 command.add_command(train_command(ColorizeConfig, train_colorizer, "Train a colorization generator on color "
-                                  "images (re-run the same command to resume a stopped run)."))
+                                  "images (re-run the same command to resume a stopped run).",
+                                  cpu_preset="configs/colorize-cpu.yaml"))
 
 
 @command.command("apply")

@@ -229,9 +229,15 @@ def run_options(f: F) -> F:
                         help="Run directory: config, metrics, samples and checkpoints.")(f)
 
 
-def train_command(config_cls: type, train: Callable[..., TrainResult], help: str) -> click.Command:
+def train_command(config_cls: type, train: Callable[..., TrainResult], help: str,
+                  cpu_preset: str | None = None) -> click.Command:
     """An app's ``train`` command: --config, --out/--resume/--overwrite and one option per field
-    of ``config_cls``; ``train(config, out, overwrite, resume)`` runs it."""
+    of ``config_cls``; ``train(config, out, overwrite, resume)`` runs it. Its help names the
+    ``cpu_preset`` config, for apps whose defaults are sized for a GPU."""
+    if cpu_preset:
+        help += (f"\n\nThe defaults are sized for a GPU (a day or more on a CPU); on a CPU start from "
+                 f"--config {cpu_preset} (in the repository). Every run estimates its time after its first steps, "
+                 "and --max-time caps it.")
 
     @click.command("train", help=help)
     @config_option

@@ -387,7 +387,8 @@ def command() -> None:
 
 
 command.add_command(train_command(TranslateConfig, train_translator, "Train the A->B and B->A generators "
-                                  "(re-run the same command to resume a stopped run)."))
+                                  "(re-run the same command to resume a stopped run).",
+                                  cpu_preset="configs/translate-cpu.yaml"))
 
 
 @command.command("apply")

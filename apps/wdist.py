@@ -177,6 +177,7 @@ def command(as_json: bool, quiet: bool, **options: Any) -> None:
       ot-gan wdist digits:3 digits:8
       ot-gan wdist a.npy b.npy --method exact --json
       ot-gan wdist photos_a/ photos_b/ --size 32 --device cuda
+      ot-gan wdist photos_a/ photos_b/ --config configs/wdist-images-cpu.yaml   (CPU-sized)
     """
     cfg = WdistConfig(**options)
     result = run(cfg, progress=not quiet)

@@ -72,3 +72,10 @@ def test_help_and_import_load_neither_torch_nor_the_commands() -> None:
 def test_the_listed_summaries_are_the_commands_own(name: str) -> None:
     command = cli.get_command(click.Context(cli), name)
     assert command.get_short_help_str(limit=1000) == COMMANDS[name][1]
+
+
+@pytest.mark.parametrize("path, preset", [(("translate", "train"), "configs/translate-cpu.yaml"),
+                                          (("colorize", "train"), "configs/colorize-cpu.yaml"),
+                                          (("wdist",), "configs/wdist-images-cpu.yaml")])
+def test_the_help_names_the_cpu_presets(path: tuple[str, ...], preset: str) -> None:
+    assert preset in help_text(*path) and (Path(__file__).parents[2] / preset).is_file()
