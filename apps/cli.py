@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
-from ot_gan.apps import colorize, synthesize, translate, wdist
-from ot_gan.apps.common import Group
+from ot_gan.apps.common import Group, show_warning
+
+# name -> (module, summary); each module is imported when its command runs (tests check the summaries)
+COMMANDS = {
+    "colorize": ("ot_gan.apps.colorize", "Several plausible colorings of each gray image."),
+    "synthesize": ("ot_gan.apps.synthesize", "Class-conditional image synthesis: AM-GAN and Lipschitz GANs."),
+    "translate": ("ot_gan.apps.translate", "OT-guided unpaired image translation (OT-CycleGAN)."),
+    "wdist": ("ot_gan.apps.wdist", "Estimate the Wasserstein-1 distance between SOURCE_A and SOURCE_B."),
+}
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Group, lazy=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ot-gan")
 def cli() -> None:
     """Optimal transport and Lipschitz GANs: W1 between datasets, OT-guided image translation,
@@ -19,14 +29,9 @@ def cli() -> None:
     checkerboard."""
 
 
-cli.add_command(wdist.command)
-cli.add_command(synthesize.command)
-cli.add_command(translate.command)
-cli.add_command(colorize.command)
-
-
 def main() -> None:
-    """Entry point of the ``ot-gan`` console script."""
+    """Entry point of the ``ot-gan`` console script: warnings as one line each, then the group."""
+    warnings.showwarning = show_warning
     cli(prog_name="ot-gan")
 
 

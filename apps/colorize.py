@@ -22,9 +22,9 @@ from torch import Tensor, nn
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import prepare_outputs, resolve_device, train_command, used_run_options
+from ot_gan.apps.common import resolve_device, staged_outputs, train_command, used_run_options
 from ot_gan.color import gray_to_y, rgb_to_yuv, yuv_to_rgb
-from ot_gan.data import image_files, is_gray, load_source, read_image, resize_crop
+from ot_gan.data import image_files, is_gray, load_source, read_image, read_images, resize_crop
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
 from ot_gan.engine.trainer import option
@@ -43,16 +43,18 @@ class ColorizeConfig(TrainConfig):
     """Everything a colorize training depends on (the engine's settings plus the model's)."""
 
     images: str = option("photos", "Color images: a folder (any size; gray ones are skipped) or photos.")
-    size: int = option(64, "Training crop side in pixels (random crops of images resized to twice this).")
+    size: int = option(64, "Training crop side in pixels (random crops of images resized to twice this).",
+                       min=8)
     steps: int = option(20_000, "Generator steps to train for (raise it to extend a finished run).")
     sample_every: int = option(500, "Steps between sample grids (0 = only at the end).")
     objective: str = option("log_sigmoid", "GAN objective.", choices=tuple(OBJECTIVES))
     regularizer: str = option("maxgp", "The critic's Lipschitz regularizer.", choices=("none",) + METHODS)
     rho: float = option(0.1, "Weight of the gradient penalties (gp, lp, maxgp, maxal); 0.1 as in the LGAN paper.")
-    width: int = option(32, "Generator width w: layers of 4w, 2w, 2w, 2w, w channels (32 in the paper).")
-    noise_dim: int = option(100, "Dimension of the noise z.")
-    noise_layers: int = option(3, "Generator layers that receive the noise (the paper's code: 1).")
-    critic_width: int = option(64, "Channels of the critic's first layer.")
+    width: int = option(32, "Generator width w: layers of 4w, 2w, 2w, 2w, w channels (32 in the paper).", min=1)
+    noise_dim: int = option(100, "Dimension of the noise z.", min=1)
+    noise_layers: int = option(3, "Generator layers that receive the noise (the paper's code: 1).",
+                              max=6)
+    critic_width: int = option(64, "Channels of the critic's first layer.", min=1)
 
 
 
@@ -119,19 +121,20 @@ class ColorizeTask(Task):
         return torch.cat([truth, colored], dim=1).flatten(0, 1) * 2 - 1
 
 
-def load_color_images(spec: str, side: int, seed: int = 0) -> tuple[Tensor, int]:
-    """Color images resized/cropped to ``side`` as YUV in [-1, 1], and the count of gray ones skipped."""
+def load_color_images(spec: str, side: int, seed: int = 0, skip_bad: bool = False) -> tuple[Tensor, int]:
+    """Color images resized/cropped to ``side`` as YUV in [-1, 1], and the count of gray ones skipped
+    (``skip_bad``: also of files that cannot be read)."""
     path = Path(spec).expanduser()
     if path.is_dir():
         files = image_files(path)
-        images = [read_image(p, 3) for p in files if not is_gray(p)]
+        _, images = read_images(path, [p for p in files if not is_gray(p)], 3, skip_bad)
         colored = [img for img in images if (img.amax(0) - img.amin(0)).max() > 2 / 255]  # RGB files of gray content
         skipped = len(files) - len(colored)
         if not colored:
             raise InputError(f"{spec}: no color images" + (f" ({skipped} gray ones skipped)" if skipped else ""))
         data = torch.stack([resize_crop(img, side) for img in colored]) * 2 - 1
     else:
-        samples = load_source(spec, size=side, seed=seed)
+        samples = load_source(spec, size=side, seed=seed, skip_bad=skip_bad)
         if not samples.is_image or samples.data.shape[1] != 3:
             raise InputError(f"{spec}: colorize trains on color images (a folder, or photos)")
         data, skipped = torch.as_tensor(samples.data), 0
@@ -142,7 +145,7 @@ def load_color_images(spec: str, side: int, seed: int = 0) -> tuple[Tensor, int]
 
 def train_colorizer(cfg: ColorizeConfig, out: Path, overwrite: bool = False, resume: bool = False) -> TrainResult:
     """Train on ``cfg.images`` into the run directory ``out``."""
-    images, skipped = load_color_images(cfg.images, 2 * cfg.size, cfg.seed)
+    images, skipped = load_color_images(cfg.images, 2 * cfg.size, cfg.seed, cfg.skip_bad)
     if skipped and not cfg.quiet:
         click.echo(f"skipped {skipped} gray images of {cfg.images}", err=True)
     preview = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed))[:5]]
@@ -167,31 +170,34 @@ def colorings(generator: ColorizationGenerator, y: Tensor, k: int, seed: int) ->
 
 
 def apply_folder(run: Path, inputs: Path, output: Path, samples: int = 4, seed: int = 0, sheet: bool = False,
-                 device: torch.device = torch.device("cpu"), progress: bool = True) -> int:
+                 device: torch.device = torch.device("cpu"), progress: bool = True, skip_bad: bool = False) -> int:
     """``samples`` colorings of every image under ``inputs`` (color ones are made gray first), at
-    native size, as ``<name>_<k>.png`` (and ``<name>_sheet.png``) in ``output``."""
+    native size, as ``<name>_<k>.png`` (and ``<name>_sheet.png``) in ``output`` (all of them or,
+    on failure, none); ``skip_bad`` leaves out files that cannot be read."""
     if not inputs.is_dir():
         raise InputError(f"{inputs}: not a folder of images")
     files = image_files(inputs)
     if not files:
         raise InputError(f"{inputs}: no images found")
     generator, _ = load_colorizer(run, device)
+    files, _ = read_images(inputs, files, 3, skip_bad, keep=False)
     stems = [str(p.relative_to(inputs).with_suffix("")) for p in files]
     names = [f"{s}_{k}.png" for s in stems for k in range(samples)]
     names += [f"{s}_sheet.png" for s in stems] if sheet else []
-    paths = iter(prepare_outputs(output, names))
-    outputs = []
-    for src in tqdm(files, desc="colorize", disable=not progress):
-        y = gray_to_y(read_image(src, 3)[None] * 2 - 1)
-        rgb = yuv_to_rgb(y.expand(samples, -1, -1, -1), colorings(generator, y, samples, seed))
-        outputs.append((y, rgb))
-        for image in rgb:
-            dst = next(paths)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            save_image(image, dst)
-    if sheet:
-        for (y, rgb), dst in zip(outputs, paths):
-            save_image(torch.cat([((y + 1) / 2).expand(1, 3, -1, -1), rgb]), dst, nrow=samples + 1)
+    with staged_outputs(output, names) as staged:
+        paths = iter(staged)
+        outputs = []
+        for src in tqdm(files, desc="colorize", disable=not progress):
+            y = gray_to_y(read_image(src, 3)[None] * 2 - 1)
+            rgb = yuv_to_rgb(y.expand(samples, -1, -1, -1), colorings(generator, y, samples, seed))
+            outputs.append((y, rgb))
+            for image in rgb:
+                dst = next(paths)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                save_image(image, dst)
+        if sheet:
+            for (y, rgb), dst in zip(outputs, paths):
+                save_image(torch.cat([((y + 1) / 2).expand(1, 3, -1, -1), rgb]), dst, nrow=samples + 1)
     return len(files)
 
 
@@ -208,10 +214,11 @@ def chroma_statistics(uv: Tensor) -> Tensor:
 
 
 def evaluate(run: Path, images: str, samples: int = 4, n: int = 200, w1_steps: int = 1000, seed: int = 0,
-             device: torch.device = torch.device("cpu"), progress: bool = False) -> dict[str, Any]:
+             device: torch.device = torch.device("cpu"), progress: bool = False,
+             skip_bad: bool = False) -> dict[str, Any]:
     """Diversity, colorfulness and realism of a run's colorings of ``n`` real images."""
     generator, arch = load_colorizer(run, device)
-    real, _ = load_color_images(images, arch["size"], seed)
+    real, _ = load_color_images(images, arch["size"], seed, skip_bad)
     real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:n]]
     uvs = torch.stack([colorings(generator, y[None], samples, seed + i) for i, y in enumerate(real[:, :1])])
     pairs = list(itertools.combinations(range(samples), 2))
@@ -245,7 +252,8 @@ def command() -> None:
 
 
 command.add_command(train_command(ColorizeConfig, train_colorizer, "Train a colorization generator on color "
-                                  "images (re-run the same command to resume a stopped run)."))
+                                  "images (re-run the same command to resume a stopped run).",
+                                  cpu_preset="configs/colorize-cpu.yaml"))
 
 
 @command.command("apply")
@@ -257,10 +265,11 @@ command.add_command(train_command(ColorizeConfig, train_colorizer, "Train a colo
 @click.option("--samples", type=click.IntRange(1), default=4, show_default=True, help="Colorings per image.")
 @click.option("--sheet", is_flag=True, help="Also save <name>_sheet.png: the gray input and its colorings.")
 @used_run_options
-def apply_command(run: Path, inputs: Path, output: Path, samples: int, sheet: bool, quiet: bool, seed: int,
-                  device: str, threads: int) -> None:
-    """Colorize a folder of images, ``--samples`` different ways each."""
-    n = apply_folder(run, inputs, output, samples, seed, sheet, resolve_device(device, threads), not quiet)
+def apply_command(run: Path, inputs: Path, output: Path, samples: int, sheet: bool, quiet: bool, skip_bad: bool,
+                  seed: int, device: str, threads: int) -> None:
+    """Colorize a folder of images, --samples different ways each."""
+    n = apply_folder(run, inputs, output, samples, seed, sheet, resolve_device(device, threads), not quiet,
+                     skip_bad)
     click.echo(f"colorized {n} images {samples} ways into {output}")
 
 
@@ -274,7 +283,8 @@ def apply_command(run: Path, inputs: Path, output: Path, samples: int, sheet: bo
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @used_run_options
 def eval_command(run: Path, images: str, samples: int, n: int, w1_steps: int, as_json: bool, quiet: bool,
-                 seed: int, device: str, threads: int) -> None:
+                 skip_bad: bool, seed: int, device: str, threads: int) -> None:
     """Diversity, colorfulness and realism of a trained run."""
-    result = evaluate(run, images, samples, n, w1_steps, seed, resolve_device(device, threads), progress=not quiet)
+    result = evaluate(run, images, samples, n, w1_steps, seed, resolve_device(device, threads), progress=not quiet,
+                      skip_bad=skip_bad)
     click.echo(json.dumps(result) if as_json else format_eval(result))

@@ -23,9 +23,9 @@ from torchvision.transforms import v2
 from torchvision.utils import save_image
 from tqdm.auto import trange
 
-from ot_gan.apps.common import (device_option, prepare_outputs, resolve_device, seed_option, threads_option,
+from ot_gan.apps.common import (device_option, resolve_device, seed_option, staged_outputs, threads_option,
                                 train_command, used_run_options)
-from ot_gan.data import Samples, load_source
+from ot_gan.data import Samples, is_number, load_source
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
 from ot_gan.engine.trainer import option
@@ -54,14 +54,14 @@ class SynthConfig(TrainConfig):
                             choices=tuple(OBJECTIVES))
     regularizer: str = option("maxgp", "lgan: the critic's Lipschitz regularizer.", choices=("none",) + METHODS)
     rho: float = option(0.1, "lgan: weight of the gradient penalties (gp, lp, maxgp, maxal); 0.1 as in the LGAN paper.")
-    size: int = option(32, "Image side in pixels: 8, 16, 32 or 64 (images are resized to it).")
-    noise_dim: int = option(64, "Dimension of the generator's noise.")
-    width: int = option(32, "Channels of the critic's first and the generator's last layer.")
+    size: int = option(32, "Image side in pixels: 8, 16, 32 or 64 (images are resized to it).", min=8)
+    noise_dim: int = option(64, "Dimension of the generator's noise.", min=1)
+    width: int = option(32, "Channels of the critic's first and the generator's last layer.", min=1)
 
 
-def load_images(spec: str, size: int, seed: int = 0) -> Samples:
+def load_images(spec: str, size: int, seed: int = 0, skip_bad: bool = False) -> Samples:
     """A labeled image source at ``size`` x ``size`` in [-1, 1]."""
-    samples = load_source(spec, size=size, seed=seed)
+    samples = load_source(spec, size=size, seed=seed, skip_bad=skip_bad)
     if not samples.is_image:
         raise InputError(f"{spec}: synthesize trains on images, not vectors")
     data = torch.as_tensor(samples.data)
@@ -133,7 +133,7 @@ def train_synthesizer(cfg: SynthConfig, out: Path, overwrite: bool = False, resu
     """Train on ``cfg.images`` into the run directory ``out``."""
     if cfg.size < 8 or cfg.size & (cfg.size - 1):
         raise InputError(f"--size {cfg.size}: the DCGAN models make sides 8, 16, 32, 64...")
-    data = load_images(cfg.images, cfg.size, cfg.seed)
+    data = load_images(cfg.images, cfg.size, cfg.seed, cfg.skip_bad)
     if data.labels is None:
         if cfg.mode == "amgan":
             raise InputError(f"{cfg.images}: AM-GAN needs labels: a folder with one subfolder per class, "
@@ -162,7 +162,7 @@ def class_index(arch: dict[str, Any], name: str) -> int:
                          "--class needs an amgan run with --conditional")
     if name in arch["classes"]:
         return arch["classes"].index(name)
-    if name.isdigit() and int(name) < len(arch["classes"]):
+    if is_number(name) and int(name) < len(arch["classes"]):
         return int(name)
     raise InputError(f"--class {name}: the run's classes are {', '.join(arch['classes'])}")
 
@@ -218,10 +218,11 @@ def am_score(probs: Tensor, prior: Tensor) -> float:
 
 
 def evaluate(run: Path, images: str, n: int = 1000, classifier_steps: int = 1000, w1_steps: int = 2000,
-             seed: int = 0, device: torch.device = torch.device("cpu"), progress: bool = False) -> dict[str, Any]:
+             seed: int = 0, device: torch.device = torch.device("cpu"), progress: bool = False,
+             skip_bad: bool = False) -> dict[str, Any]:
     """AM Score, per-class accuracy and W1 to the real images of a trained run."""
     generator, arch = load_generator(run, device)
-    real = load_images(images, arch["size"], seed)
+    real = load_images(images, arch["size"], seed, skip_bad)
     if real.labels is None:
         raise InputError(f"{images}: eval needs labeled images (a folder with one subfolder per class, or digits)")
     if real.data.shape[1] != arch["channels"] or (arch["conditional"] and real.classes != arch["classes"]):
@@ -299,12 +300,12 @@ def sample_command(run: Path, n: int, output: Path, cls: str | None, grid: bool,
     generator, arch = load_generator(run, resolve_device(device, threads))
     labels = sample_labels(arch, n, None if cls is None else class_index(arch, cls))
     names = [f"sample_{i:04d}.png" for i in range(n)] + (["grid.png"] if grid else [])
-    paths = prepare_outputs(output, names)
-    images = generate(generator, arch, n, labels, seed)
-    for image, path in zip(images, paths):
-        save_image(image, path, normalize=True, value_range=(-1, 1))
-    if grid:
-        save_image(images, paths[-1], nrow=math.ceil(math.sqrt(n)), normalize=True, value_range=(-1, 1))
+    with staged_outputs(output, names) as paths:
+        images = generate(generator, arch, n, labels, seed)
+        for image, path in zip(images, paths):
+            save_image(image, path, normalize=True, value_range=(-1, 1))
+        if grid:
+            save_image(images, paths[-1], nrow=math.ceil(math.sqrt(n)), normalize=True, value_range=(-1, 1))
     click.echo(f"wrote {n} images to {output}" + (" and grid.png" if grid else ""))
 
 
@@ -319,8 +320,8 @@ def sample_command(run: Path, n: int, output: Path, cls: str | None, grid: bool,
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @used_run_options
 def eval_command(run: Path, images: str, n: int, classifier_steps: int, w1_steps: int, as_json: bool,
-                 quiet: bool, seed: int, device: str, threads: int) -> None:
+                 quiet: bool, skip_bad: bool, seed: int, device: str, threads: int) -> None:
     """Score a trained run: AM Score, per-class accuracy, W1 to the real images."""
     result = evaluate(run, images, n, classifier_steps, w1_steps, seed, resolve_device(device, threads),
-                      progress=not quiet)
+                      progress=not quiet, skip_bad=skip_bad)
     click.echo(json.dumps(result) if as_json else format_eval(result))

@@ -24,12 +24,12 @@ from torch import Tensor, nn
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import prepare_outputs, resolve_device, train_command, used_run_options
+from ot_gan.apps.common import resolve_device, staged_outputs, train_command, used_run_options
 from ot_gan.color import gray_to_y
-from ot_gan.data import image_files, load_source, read_image, resize_crop
+from ot_gan.data import image_files, load_source, read_image, read_images, resize_crop
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
-from ot_gan.engine.trainer import option
+from ot_gan.engine.trainer import DECAY_HELP, option
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import PatchDiscriminator, ResnetGenerator
@@ -48,10 +48,10 @@ class TranslateConfig(TrainConfig):
     a: str | None = option(None, "Domain A: an image folder, .npy/.npz images or a built-in source; a folder "
                                  "with trainA/ and trainB/ sets both domains.", type=str)
     b: str | None = option(None, "Domain B (not needed with a trainA/trainB folder).", type=str)
-    size: int = option(128, "Training crop side in pixels (a multiple of 4).")
+    size: int = option(128, "Training crop side in pixels (a multiple of 4).", min=4)
     steps: int = option(100_000, "Generator steps to train for (raise it to extend a finished run).")
     batch_size: int = option(1, "Global batch size (1 as in the reference CycleGAN).")
-    decay_steps: int = option(50_000, "Decay the learning rate linearly to 0 over the last N steps.")
+    decay_steps: int = option(50_000, DECAY_HELP)
     sample_every: int = option(1000, "Steps between sample grids (0 = only at the end).")
     checkpoint_every: int = option(1000, "Steps between saves of checkpoints/latest.pt.")
     guidance: str = option("reference", "reference: OT-CycleGAN targets; cost: the cost in the loss; none: "
@@ -59,7 +59,8 @@ class TranslateConfig(TrainConfig):
     cost: str = option("l2", f"Task cost: {', '.join(COSTS)} or module:function.")
     lambda_ref: float = option(10.0, "reference: weight of L1(G(x), OT target).")
     lambda_cost: float = option(10.0, "cost: weight of c(x, G(x)).")
-    ot_subset: int = option(1000, "reference: images per side in the OT problem (a seeded random subset).")
+    ot_subset: int = option(1000, "reference: images per side in the OT problem (a seeded random subset).",
+                            min=1)
     ot_solver: str = option("exact", "reference: POT's exact EMD, or Sinkhorn for large subsets.",
                             choices=("exact", "sinkhorn"))
     cycle: str = option("two", "Cycle terms: two (B-solver, CycleGAN), one (B->A->B only, M-solver), none "
@@ -72,9 +73,9 @@ class TranslateConfig(TrainConfig):
     rho: float = option(10.0, "Weight of the gradient penalties (gp, lp, maxgp, maxal).")
     pool: int = option(50, "Image pool of past fakes shown to the critics (0 = none).")
     blocks: int = option(6, "Residual blocks of the ResNet generators (6 or 9 in the reference).")
-    width: int = option(64, "Channels of the generators' first layer.")
-    critic_width: int = option(64, "Channels of the PatchGAN's first layer.")
-    critic_layers: int = option(3, "Stride-2 layers of the PatchGAN (3: 70x70 patches).")
+    width: int = option(64, "Channels of the generators' first layer.", min=1)
+    critic_width: int = option(64, "Channels of the PatchGAN's first layer.", min=1)
+    critic_layers: int = option(3, "Stride-2 layers of the PatchGAN (3: 70x70 patches).", min=1)
     noise: int = option(0, "Noise channels appended to the generators' input, for stochastic maps.")
 
 
@@ -237,7 +238,7 @@ def load_domains(cfg: TranslateConfig) -> tuple[Tensor, Tensor]:
         a, b = str(root / "trainA"), str(root / "trainB")
     domains = []
     for spec in (a, b):
-        samples = load_source(spec, size=cfg.size, seed=cfg.seed)
+        samples = load_source(spec, size=cfg.size, seed=cfg.seed, skip_bad=cfg.skip_bad)
         if not samples.is_image:
             raise InputError(f"{spec}: translate needs images, not vectors")
         data = torch.as_tensor(samples.data)
@@ -306,24 +307,26 @@ def run_generator(generator: ResnetGenerator, x: Tensor, seed: int = 0) -> Tenso
 
 
 def apply_folder(run: Path, inputs: Path, output: Path, direction: str = "a2b", keep_size: bool = False,
-                 seed: int = 0, device: torch.device = torch.device("cpu"), progress: bool = True) -> int:
-    """Translate every image under ``inputs`` into ``output`` with the same relative names."""
+                 seed: int = 0, device: torch.device = torch.device("cpu"), progress: bool = True,
+                 skip_bad: bool = False) -> int:
+    """Translate every image under ``inputs`` into ``output`` with the same relative names (all of
+    them or, on failure, none); ``skip_bad`` leaves out files that cannot be read."""
     if not inputs.is_dir():
         raise InputError(f"{inputs}: not a folder of images")
     generator, arch = load_translator(run, direction, device)
     files = image_files(inputs)
     if not files:
         raise InputError(f"{inputs}: no images found")
-    names = [str(p.relative_to(inputs)) for p in files]
-    paths = prepare_outputs(output, names)
     channels = arch["channels_a" if direction == "a2b" else "channels_b"]
-    for src, dst in tqdm(list(zip(files, paths)), desc=f"translate {direction}", disable=not progress):
-        image = read_image(src, channels)
-        if not keep_size:
-            image = resize_crop(image, arch["size"])
-        y = run_generator(generator, (image[None] * 2 - 1).to(device), seed)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        save_image((y[0].float().cpu() + 1) / 2, dst)
+    files, _ = read_images(inputs, files, channels, skip_bad, keep=False)
+    with staged_outputs(output, [str(p.relative_to(inputs)) for p in files]) as paths:
+        for src, dst in tqdm(list(zip(files, paths)), desc=f"translate {direction}", disable=not progress):
+            image = read_image(src, channels)
+            if not keep_size:
+                image = resize_crop(image, arch["size"])
+            y = run_generator(generator, (image[None] * 2 - 1).to(device), seed)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            save_image((y[0].float().cpu() + 1) / 2, dst)
     return len(files)
 
 
@@ -335,13 +338,18 @@ def with_channels(x: Tensor, channels: int) -> Tensor:
 
 
 def evaluate(run: Path, a: str, b: str, w1_steps: int = 1000, seed: int = 0,
-             device: torch.device = torch.device("cpu"), progress: bool = False) -> dict[str, Any]:
+             device: torch.device = torch.device("cpu"), progress: bool = False,
+             skip_bad: bool = False) -> dict[str, Any]:
     """Mismatch (mean task cost between inputs and translations) and realism (W1 to the real
     images of the target domain, and of the untranslated inputs for scale) in both directions."""
     payload = load_checkpoint(find_checkpoint(run), APP)
     arch = payload["architecture"]
-    cfg = TranslateConfig(a=a, b=b, size=arch["size"], seed=seed)
+    cfg = TranslateConfig(a=a, b=b, size=arch["size"], seed=seed, skip_bad=skip_bad)
     xa, xb = load_domains(cfg)
+    for spec, x, side in ((a, xa, "a"), (b, xb, "b")):
+        if x.shape[1] != arch[f"channels_{side}"]:
+            raise InputError(f"{spec}: images with {x.shape[1]} channels, but the run's domain {side.upper()} has "
+                             f"{arch[f'channels_{side}']} (gray 1, color 3)")
     cost = TaskCost(arch["cost"])
     result: dict[str, Any] = {"run": str(run), "cost": arch["cost"]}
     for direction, x, y in (("a2b", xa, xb), ("b2a", xb, xa)):
@@ -379,7 +387,8 @@ def command() -> None:
 
 
 command.add_command(train_command(TranslateConfig, train_translator, "Train the A->B and B->A generators "
-                                  "(re-run the same command to resume a stopped run)."))
+                                  "(re-run the same command to resume a stopped run).",
+                                  cpu_preset="configs/translate-cpu.yaml"))
 
 
 @command.command("apply")
@@ -391,10 +400,11 @@ command.add_command(train_command(TranslateConfig, train_translator, "Train the 
 @click.option("--direction", type=click.Choice(DIRECTIONS), default="a2b", show_default=True)
 @click.option("--keep-size", is_flag=True, help="Translate at native resolution instead of the training crop.")
 @used_run_options
-def apply_command(run: Path, inputs: Path, output: Path, direction: str, keep_size: bool, quiet: bool, seed: int,
-                  device: str, threads: int) -> None:
+def apply_command(run: Path, inputs: Path, output: Path, direction: str, keep_size: bool, quiet: bool,
+                  skip_bad: bool, seed: int, device: str, threads: int) -> None:
     """Translate a folder of images with a trained run (one direction needs one folder)."""
-    n = apply_folder(run, inputs, output, direction, keep_size, seed, resolve_device(device, threads), not quiet)
+    n = apply_folder(run, inputs, output, direction, keep_size, seed, resolve_device(device, threads), not quiet,
+                     skip_bad)
     click.echo(f"translated {n} images {direction} into {output}")
 
 
@@ -406,8 +416,9 @@ def apply_command(run: Path, inputs: Path, output: Path, direction: str, keep_si
               help="Critic steps of each W1 estimate.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @used_run_options
-def eval_command(run: Path, a: str, b: str, w1_steps: int, as_json: bool, quiet: bool, seed: int, device: str,
-                 threads: int) -> None:
+def eval_command(run: Path, a: str, b: str, w1_steps: int, as_json: bool, quiet: bool, skip_bad: bool, seed: int,
+                 device: str, threads: int) -> None:
     """Mismatching degree and realism of a trained run, in both directions."""
-    result = evaluate(run, a, b, w1_steps, seed, resolve_device(device, threads), progress=not quiet)
+    result = evaluate(run, a, b, w1_steps, seed, resolve_device(device, threads), progress=not quiet,
+                      skip_bad=skip_bad)
     click.echo(json.dumps(result) if as_json else format_eval(result))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import textwrap
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import click
 import torch
 
-from ot_gan.apps.common import config_option, device_option, resolve_device, seed_option, threads_option
-from ot_gan.data import Samples, load_source
+from ot_gan.apps.common import (config_option, device_option, resolve_device, seed_option, skip_bad_option,
+                                threads_option)
+from ot_gan.data import Samples, held_out_count, load_source
 from ot_gan.errors import InputError
 from ot_gan.wasserstein import CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS, exact_w1, wasserstein1
 
@@ -35,12 +38,13 @@ class WdistConfig:
     device: str = "auto"
     threads: int = 1
     seed: int = 0
+    skip_bad: bool = False
 
 
 def load_pair(cfg: WdistConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Both sources as float tensors of one sample shape (gray images widened to RGB if the other
     set is in color)."""
-    a, b = (load_source(s, size=cfg.size, seed=cfg.seed) for s in (cfg.source_a, cfg.source_b))
+    a, b = (load_source(s, size=cfg.size, seed=cfg.seed, skip_bad=cfg.skip_bad) for s in (cfg.source_a, cfg.source_b))
     xa, xb = (_tensor(s) for s in (a, b))
     if a.is_image and b.is_image and {xa.shape[1], xb.shape[1]} == {1, 3}:
         xa, xb = (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x for x in (xa, xb))
@@ -64,16 +68,38 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
     xa, xb = load_pair(cfg)
     kwargs: dict[str, Any] = {}
     if cfg.method in CRITIC_METHODS:
+        check_split(cfg, len(xa), len(xb))
         kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
                       group=cfg.group_size, holdout=cfg.holdout, device=device, seed=cfg.seed, progress=progress,
                       ctransform=cfg.ctransform, interruptible=True)
-    result = asdict(wasserstein1(xa, xb, method=cfg.method, **kwargs))
+    try:
+        result = asdict(wasserstein1(xa, xb, method=cfg.method, **kwargs))
+    except RuntimeError as err:  # exact_w1: POT's network simplex stopped before the optimum
+        if cfg.method != "exact":
+            raise
+        raise InputError(f"{err}; try --method sinkhorn or maxal") from None
     result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None)
     if cfg.method == "exact":
         result["exact"] = result["distance"]
     elif cfg.exact and len(xa) * len(xb) <= EXACT_MAX_ENTRIES:
-        result["exact"] = exact_w1(xa, xb)
+        try:
+            result["exact"] = exact_w1(xa, xb)
+        except RuntimeError as err:
+            warnings.warn(f"{err}; the exact W1 is left out")
     return result
+
+
+def check_split(cfg: WdistConfig, *sizes: int) -> None:
+    """Refuse sets too small for a critic: at least 2 samples a side to train on, and 1 held out."""
+    def too_few(n: int) -> bool:
+        held = held_out_count(n, cfg.holdout)
+        return n - held < 2 or (cfg.holdout > 0 and held == 0)
+
+    for spec, n in zip((cfg.source_a, cfg.source_b), sizes):
+        if too_few(n):
+            least = next(k for k in itertools.count(2) if not too_few(k))
+            raise InputError(f"{spec}: {n} samples are too few for a critic estimate at --holdout {cfg.holdout} "
+                             f"(at least {least}); use --method exact for tiny sets")
 
 
 def format_table(r: dict[str, Any]) -> str:
@@ -136,6 +162,7 @@ def format_table(r: dict[str, Any]) -> str:
                    "of the exact plug-in W1, usually closer to it than the critic alone. For low-dimensional "
                    "sets (the plug-in W1 is biased upward in high dimension) of up to 50k x 50k samples, "
                    "also past exact OT's memory limit.")
+@skip_bad_option
 @device_option
 @threads_option
 @seed_option
@@ -150,6 +177,7 @@ def command(as_json: bool, quiet: bool, **options: Any) -> None:
       ot-gan wdist digits:3 digits:8
       ot-gan wdist a.npy b.npy --method exact --json
       ot-gan wdist photos_a/ photos_b/ --size 32 --device cuda
+      ot-gan wdist photos_a/ photos_b/ --config configs/wdist-images-cpu.yaml   (CPU-sized)
     """
     cfg = WdistConfig(**options)
     result = run(cfg, progress=not quiet)

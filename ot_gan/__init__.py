@@ -1,6 +1,24 @@
-"""ot-gan: optimal transport and Lipschitz GANs in PyTorch."""
+"""ot-gan: optimal transport and Lipschitz GANs in PyTorch.
 
-from ot_gan.optim import AdaShift
-from ot_gan.wasserstein import CriticEstimator, W1Result, wasserstein1
+The names below are imported on first use (PEP 562), so that ``import ot_gan`` and the ``ot-gan``
+command's help do not wait seconds for torch, POT and SciPy."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {"AdaShift": "ot_gan.optim", "CriticEstimator": "ot_gan.wasserstein", "W1Result": "ot_gan.wasserstein",
+          "wasserstein1": "ot_gan.wasserstein"}
 
 __all__ = ["AdaShift", "CriticEstimator", "W1Result", "wasserstein1"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'ot_gan' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -3,9 +3,12 @@
 A source is one of:
 - a folder of images, searched recursively (png, jpg, jpeg, bmp, tif, tiff, webp); gray, RGB,
   RGBA (composited on white) and 16-bit images are converted explicitly, then resized and
-  center-cropped to ``size`` x ``size``; a subfolder per class gives labels;
+  center-cropped to ``size`` x ``size``; a subfolder per class gives labels; files that cannot be
+  read are all named in one error, or left out with a warning when ``skip_bad`` is set;
 - a ``.npy`` or ``.npz`` file of vectors (n, d) or images (n, C, H, W) (an ``.npz`` must hold one
-  array, or ``x`` / ``y`` for data / labels); ``.npy`` files are memory-mapped;
+  array, or ``x`` / ``y`` for data / integer labels 0..K-1); ``.npy`` files are memory-mapped
+  (copy-on-write); unsigned-integer images (8- or 16-bit) are scaled to [-1, 1], and images of
+  another range are kept as they are, with a warning;
 - ``digits`` or ``digits:K``: scikit-learn's 1,797 8x8 handwritten digits, all or class K;
 - ``colordigits`` or ``colordigits:K``: the same digits in RGB, each stroked in one of four
   colors at random (red, green, blue, yellow; seeded), for translation demos where color is what
@@ -30,7 +33,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torchvision.transforms import v2
 
-from ot_gan.errors import InputError
+from ot_gan.errors import InputError, UnreadableImages
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 TOYS = ("gaussians", "rings", "checkerboard")
@@ -67,18 +70,25 @@ def split_indices(n: int, holdout: float, gen: torch.Generator) -> tuple[Tensor,
     """Random (train, held-out) indices of n samples, round(n * holdout) of them held out (at
     least one sample is left for training)."""
     perm = torch.randperm(n, generator=gen)
-    n_held = min(int(round(n * holdout)), n - 1)
+    n_held = held_out_count(n, holdout)
     return perm[n_held:], perm[:n_held]
 
 
-def load_source(spec: str, size: int = 32, channels: int | None = None, seed: int = 0) -> Samples:
+def held_out_count(n: int, holdout: float) -> int:
+    """How many of n samples ``split_indices`` holds out."""
+    return min(int(round(n * holdout)), n - 1)
+
+
+def load_source(spec: str, size: int = 32, channels: int | None = None, seed: int = 0,
+                skip_bad: bool = False) -> Samples:
     """Load the source named by ``spec`` (see the module docstring).
 
     ``size`` applies to image folders and ``photos``; ``channels`` (1 or 3) forces gray or RGB
-    images (default: RGB unless every image of a folder is gray)."""
+    images (default: RGB unless every image of a folder is gray); ``skip_bad`` leaves out the
+    files of a folder that cannot be read instead of refusing the folder."""
     path = Path(spec).expanduser()
     if path.is_dir():
-        return _load_folder(path, size, channels)
+        return _load_folder(path, size, channels, skip_bad)
     if path.suffix in (".npy", ".npz"):
         if not path.is_file():
             raise InputError(f"{spec}: no such file")
@@ -89,6 +99,8 @@ def load_source(spec: str, size: int = 32, channels: int | None = None, seed: in
     if name == "colordigits":
         return _color_digits(_load_digits(arg, spec), seed)
     if name == "photos":
+        if arg:
+            raise InputError(f"{spec}: photos takes no ':' argument (its patches have the image size)")
         return Samples(_photo_patches(size, seed), name=spec)
     if name in TOYS:
         n = _positive_int(arg, spec) if arg else 4000
@@ -99,24 +111,34 @@ def load_source(spec: str, size: int = 32, channels: int | None = None, seed: in
                      f"(digits, digits:K, colordigits, colordigits:K, photos, {', '.join(TOYS)})")
 
 
+def is_number(text: str) -> bool:
+    """Whether ``text`` is a plain decimal number, 0-9 only (``str.isdigit`` also takes '²')."""
+    return text.isascii() and text.isdigit()
+
+
 def _positive_int(text: str, spec: str) -> int:
-    if not text.isdigit() or int(text) == 0:
+    if not is_number(text) or int(text) == 0:
         raise InputError(f"{spec}: expected a positive integer after ':'")
     return int(text)
 
 
-def _finite(data: Tensor | np.ndarray, spec: str) -> None:
-    chunk = 1 << 16
+def _value_range(data: np.ndarray, spec: str) -> tuple[float, float]:
+    """The smallest and largest value, read in chunks (memory-mapped files); NaN or infinite
+    values are refused."""
+    chunk, lo, hi = 1 << 16, math.inf, -math.inf
     for i in range(0, len(data), chunk):
-        if not np.isfinite(np.asarray(data[i:i + chunk])).all():
+        part = np.asarray(data[i:i + chunk])
+        if not np.isfinite(part).all():
             raise InputError(f"{spec}: contains NaN or infinite values")
+        lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))
+    return lo, hi
 
 
 def _load_array(path: Path) -> Samples:
     labels = None
     try:
-        if path.suffix == ".npy":
-            data = np.load(path, mmap_mode="r", allow_pickle=False)
+        if path.suffix == ".npy":  # copy-on-write: tensors can share it, and nothing is written back
+            data = np.load(path, mmap_mode="c", allow_pickle=False)
         else:
             with np.load(path, allow_pickle=False) as archive:
                 keys = list(archive.keys())
@@ -125,18 +147,34 @@ def _load_array(path: Path) -> Samples:
                     raise InputError(f"{path}: an .npz needs one array, or arrays named x (and y for labels); "
                                      f"found {', '.join(keys)}")
                 data = archive[key]
-                labels = torch.as_tensor(archive["y"]).long() if "y" in keys else None
+                labels = archive["y"] if "y" in keys else None
     except (ValueError, OSError) as err:
         raise InputError(f"{path}: not a readable NumPy array ({err})") from None
     if data.ndim not in (2, 4) or len(data) == 0:
         raise InputError(f"{path}: expected vectors (n, d) or images (n, C, H, W), got shape {data.shape}")
-    if not np.issubdtype(data.dtype, np.number):
-        raise InputError(f"{path}: expected numbers, got dtype {data.dtype}")
-    _finite(data, str(path))
+    if not np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.complexfloating):
+        raise InputError(f"{path}: expected real numbers, got dtype {data.dtype}")
+    lo, hi = _value_range(data, str(path))
+    if data.ndim == 4 and np.issubdtype(data.dtype, np.unsignedinteger):
+        data = np.asarray(data, dtype=np.float32) * np.float32(2 / np.iinfo(data.dtype).max) - 1
+    elif data.ndim == 4 and (lo < -1.001 or hi > 1.001):
+        warnings.warn(f"{path}: image values span [{lo:.4g}, {hi:.4g}], not [-1, 1] as every other image "
+                      "source; they are used as they are", stacklevel=3)
     if data.dtype != np.float32:
         data = np.asarray(data, dtype=np.float32)
+    classes = None
+    if labels is not None:
+        labels, classes = _check_labels(labels, len(data), path)
     return Samples(data if isinstance(data, np.memmap) else torch.from_numpy(np.ascontiguousarray(data)),
-                   labels, name=str(path))
+                   labels, classes, name=str(path))
+
+
+def _check_labels(y: np.ndarray, n: int, path: Path) -> tuple[Tensor, list[str]]:
+    """An .npz's labels as a tensor and class names "0".."K-1"; one non-negative integer per sample."""
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise InputError(f"{path}: y must hold one label 0..K-1 per sample of x ({n} integers); "
+                         f"got shape {y.shape}, dtype {y.dtype}")
+    return torch.as_tensor(y).long(), [str(k) for k in range(int(y.max()) + 1)]
 
 
 def _load_digits(arg: str, spec: str) -> Samples:
@@ -146,7 +184,7 @@ def _load_digits(arg: str, spec: str) -> Samples:
     images = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 8.0 - 1.0  # 0..16 -> [-1, 1]
     labels = torch.as_tensor(digits.target).long()
     if arg:
-        if not (arg.isdigit() and int(arg) < 10):
+        if not (is_number(arg) and int(arg) < 10):
             raise InputError(f"{spec}: the digit class must be 0-9")
         keep = labels == int(arg)
         images, labels = images[keep], labels[keep]
@@ -185,6 +223,35 @@ def read_image(path: Path, channels: int = 3) -> Tensor:
     return v2.functional.to_dtype(v2.functional.pil_to_tensor(img), torch.float32, scale=True)
 
 
+def read_images(folder: Path, files: list[Path], channels: int = 3, skip_bad: bool = False,
+                keep: bool = True) -> tuple[list[Path], list[Tensor]]:
+    """The files of ``folder`` that can be read and, with ``keep``, their images (``read_image``).
+
+    Every file that cannot be read is named in one UnreadableImages error (not only the first),
+    or, with ``skip_bad``, left out with a warning that counts them. ``keep=False`` only checks
+    the files, for commands that then read one image at a time."""
+    good, images, bad = [], [], []
+    for path in files:
+        try:
+            image = read_image(path, channels)
+        except InputError as err:
+            bad.append((path, err))
+            continue
+        good.append(path)
+        if keep:
+            images.append(image)
+    if bad:
+        names = [str(p.relative_to(folder)) for p, _ in bad]
+        listing = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        if not skip_bad:
+            first = str(bad[0][1]).partition(": ")[2]
+            raise UnreadableImages(f"{folder}: {len(bad)} of {len(files)} image files cannot be read: {listing} "
+                                   f"({names[0]}: {first})")
+        warnings.warn(f"{folder}: skipped {len(bad)} of {len(files)} image files that cannot be read: {listing}",
+                      stacklevel=2)
+    return good, images
+
+
 def is_gray(path: Path) -> bool:
     """Whether the image file has a single channel (without decoding its pixels)."""
     try:
@@ -206,13 +273,15 @@ def resize_crop(image: Tensor, size: int) -> Tensor:
     return v2.functional.center_crop(image, [size, size])
 
 
-def _load_folder(folder: Path, size: int, channels: int | None) -> Samples:
+def _load_folder(folder: Path, size: int, channels: int | None, skip_bad: bool = False) -> Samples:
     files = image_files(folder)
     if not files:
         raise InputError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     if channels is None:
         channels = 1 if all(is_gray(p) for p in files) else 3
-    raw = [read_image(p, channels) for p in files]
+    files, raw = read_images(folder, files, channels, skip_bad)
+    if not files:
+        raise InputError(f"{folder}: none of its image files can be read")
     small = sum(min(img.shape[1:]) < size for img in raw)
     if small:
         warnings.warn(f"{folder}: {small} of {len(files)} images are smaller than {size} px and were upscaled",

@@ -21,6 +21,8 @@ import engine_toy
 from engine_toy import NOISE, ToyConfig, ToyGAN, run
 from ot_gan.data import load_source
 from ot_gan.engine import TrainingDiverged, load_checkpoint, save_checkpoint
+from ot_gan.engine.pace import Pace, duration
+from ot_gan.engine.trainer import lr_factor
 from ot_gan.errors import InputError
 
 TOY = Path(__file__).with_name("engine_toy.py")
@@ -94,6 +96,38 @@ def test_lr_decays_to_zero_and_ema_follows(tmp_path: Path) -> None:
     ck = latest(tmp_path)
     assert int(ck["ema"]["n_averaged"]) == 40
     assert not torch.equal(ck["ema"]["module.0.weight"], ck["task"]["generator.0.weight"])
+
+
+def test_a_decay_longer_than_the_run_covers_the_whole_run() -> None:
+    """200 steps with translate's default 50,000 decay steps: full rate at the start, half on
+    average (it was (200 - step) / 50000, below 0.004 throughout)."""
+    factors = [lr_factor(step, 200, 50_000) for step in range(200)]
+    assert factors[0] == 1.0 and factors[100] == 0.5
+    assert sum(factors) / len(factors) == pytest.approx(0.5, abs=0.01)
+    assert [lr_factor(s, 200, 50) for s in (0, 150, 175)] == [1.0, 1.0, 0.5]
+
+
+def test_the_pace_is_announced_once_after_the_first_steps() -> None:
+    now = [0.0]
+    pace = Pace(budget=600, clock=lambda: now[0])
+    notes = []
+    for _ in range(7):
+        now[0] += 10.0 if pace.steps == 0 else 2.0  # a slow first step, then 2 s a step
+        pace.step()
+        notes.append(pace.announcement(1000 - pace.steps))
+    assert notes[:5] == [None] * 5 and notes[6] is None  # after 5 steps past the first, and once
+    assert notes[5] == ("about 33 min for the remaining 994 steps at this pace (2 s a step); the time budget "
+                        "stops it after about 290 more steps (run the same command again to go on)")
+    assert not pace.spent() and duration(59) == "under a minute" and duration(26 * 3600) == "about 26 h"
+
+
+def test_max_time_stops_with_a_checkpoint_and_an_estimate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    result = run(tmp_path, steps=1_000_000, max_time=0.01)  # 0.6 s
+    err = capsys.readouterr().err
+    assert result.interrupted and 0 < result.step < 1_000_000 and latest(tmp_path)["step"] == result.step
+    assert f"stopped at the time budget of 0.01 min at step {result.step} of 1000000" in err
+    assert "The rest takes about" in err and "note: about" in err, err
+    assert run(tmp_path, steps=result.step + 2).step == result.step + 2
 
 
 def test_ctrl_c_in_process_then_rerun_is_bit_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ folder that is not a run, or a run trained with other settings is refused rather
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from ot_gan.errors import InputError
 
 # Settings a resumed run may change; every other one must match the run's config.yaml.
 RESUMABLE = frozenset({"steps", "device", "threads", "quiet", "log_every", "sample_every",
-                       "checkpoint_every", "keep_every", "tensorboard"})
+                       "checkpoint_every", "keep_every", "tensorboard", "skip_bad", "max_time"})
 
 
 class RunDir:
@@ -56,11 +57,11 @@ class RunDir:
             f.write(json.dumps(record) + "\n")
 
     def truncate_metrics(self, step: int) -> None:
-        """Drop lines logged after ``step``: a resumed run logs them again."""
+        """Drop lines logged after ``step`` (a resumed run logs them again) and any line that is not
+        a whole record (cut short when the process was killed mid-write)."""
         if not self.metrics.exists():
             return
-        lines = [line for line in self.metrics.read_text().splitlines()
-                 if line.strip() and json.loads(line)["step"] <= step]
+        lines = [line for line in self.metrics.read_text().splitlines() if _step_of(line) <= step]
         self.metrics.write_text("".join(line + "\n" for line in lines))
 
     def sample_path(self, step: int) -> Path:
@@ -69,6 +70,15 @@ class RunDir:
 
     def numbered_checkpoint(self, step: int) -> Path:
         return self.checkpoints / f"step_{step:07d}.pt"
+
+
+def _step_of(line: str) -> float:
+    """The step of a metrics line; infinity for a line that is not a whole record."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return math.inf
+    return record.get("step", math.inf) if isinstance(record, dict) else math.inf
 
 
 def open_run(path: Path, app: str, config: dict[str, Any], overwrite: bool = False,
@@ -101,6 +111,9 @@ def open_run(path: Path, app: str, config: dict[str, Any], overwrite: bool = Fal
         run.write_config(config)
         return run, None, config
     checkpoint = load_checkpoint(run.latest, app)
+    if checkpoint["step"] > config["steps"]:
+        raise InputError(f"{path}: already trained for {checkpoint['step']} steps, more than the {config['steps']} "
+                         "asked for; ask for more steps to extend it, or start afresh")
     saved = checkpoint["config"]
     changed = sorted(k for k in config if k not in RESUMABLE and k in saved and saved[k] != config[k])
     if changed:

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from ot_gan.engine import distributed
 from ot_gan.engine.checkpoint import save_checkpoint
+from ot_gan.engine.pace import Pace
 from ot_gan.engine.rundir import RunDir, open_run
 from ot_gan.engine.task import Batch, Task
 from ot_gan.errors import InputError
@@ -39,8 +40,12 @@ from ot_gan.optim import REDUCES, AdaShift
 
 
 def option(default: Any, help: str, **extra: Any) -> Any:
-    """A config field that is also a command-line option (apps/common.py reads the metadata)."""
+    """A config field that is also a command-line option (apps/common.py reads the metadata:
+    ``choices``, ``type``, and the range ``min``, ``max``, ``min_open``, ``max_open``)."""
     return dataclasses.field(default=default, metadata={"help": help, **extra})
+
+
+DECAY_HELP = "Decay the learning rate linearly to 0 over the last N steps (over all steps when N is larger)."
 
 
 @dataclass
@@ -49,17 +54,19 @@ class TrainConfig:
     --config key."""
 
     steps: int = option(10_000, "Generator steps to train for (raise it to extend a finished run).")
+    max_time: float = option(0.0, "Minutes after which this process saves a checkpoint and stops, with an "
+                                  "estimate of the rest (run the same command again to go on; 0 = no limit).")
     batch_size: int = option(64, "Global batch size, split over the processes under torchrun.")
     n_critic: int = option(1, "Critic steps per generator step.")
     optimizer: str = option("adashift", "Optimizer of both networks (rmsprop: the original WGAN's).",
                             choices=("adashift", "adam", "rmsprop"))
-    lr: float = option(2e-4, "Learning rate of both networks.")
+    lr: float = option(2e-4, "Learning rate of both networks.", min_open=True)
     betas: tuple[float, float] = option((0.0, 0.999), "AdaShift/Adam beta1 and beta2 "
-                                                      "(beta1 0 is AdaShift's GAN setting).")
+                                                      "(beta1 0 is AdaShift's GAN setting).", max=1, max_open=True)
     reduce: str = option("max_mean", "AdaShift's block reduce of the second moment.", choices=REDUCES)
-    decay_steps: int = option(0, "Decay the learning rate linearly to 0 over the last N steps.")
+    decay_steps: int = option(0, DECAY_HELP)
     ema: float = option(0.0, "Decay of an exponential moving average of the generator used for "
-                              "sampling (e.g. 0.999; 0 = off).")
+                              "sampling (e.g. 0.999; 0 = off).", max=1, max_open=True)
     log_every: int = option(50, "Steps between lines of metrics.jsonl.")
     sample_every: int = option(500, "Steps between sample grids (0 = only at the end).")
     checkpoint_every: int = option(500, "Steps between saves of checkpoints/latest.pt.")
@@ -72,6 +79,8 @@ class TrainConfig:
     channels_last: bool = option(False, "CUDA only: channels-last memory format.")
     tensorboard: bool = option(True, "Log to RUN/tensorboard when the tensorboard package is installed.")
     quiet: bool = option(False, "No progress bar.")
+    skip_bad: bool = option(False, "Leave out image files of the training data that cannot be read (a warning "
+                                   "counts them) instead of stopping.")
 
 
 class TrainingDiverged(RuntimeError):
@@ -96,6 +105,14 @@ def pick_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise InputError(f"--device {name}: choose auto, cpu or cuda")
     return torch.device(name)
+
+
+def lr_factor(step: int, steps: int, decay_steps: int) -> float:
+    """The learning-rate multiplier at ``step``: 1 until the last ``decay_steps`` steps, then falling
+    linearly to 0 at ``steps``. A decay longer than the run covers the whole run, so that a short
+    run still starts at the full learning rate instead of near 0."""
+    decay = min(decay_steps, steps)
+    return 1.0 if decay <= 0 else min(1.0, max(0.0, (steps - step) / decay))
 
 
 def train(make_task: Callable[[], Task], config: TrainConfig, data: dict[str, Any], out: Path,
@@ -159,9 +176,7 @@ class Trainer:
         return AdaShift(params, lr=cfg.lr, betas=tuple(cfg.betas), reduce=cfg.reduce)
 
     def lr_factor(self, step: int) -> float:
-        """1 until the last ``decay_steps`` steps, then falling linearly to 0 at the end."""
-        decay = self.config.decay_steps
-        return 1.0 if decay <= 0 else min(1.0, max(0.0, (self.config.steps - step) / decay))
+        return lr_factor(step, self.config.steps, self.config.decay_steps)
 
     # ---- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -258,7 +273,8 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"{self.task.app} train", unit="step",
                    disable=cfg.quiet or not main, file=sys.stderr, dynamic_ncols=True)
         start = time.perf_counter() - self.seconds
-        interrupted = False
+        pace = Pace(cfg.max_time * 60)
+        interrupted = out_of_time = False
         notice = "ot-gan: stopping after this step to save a checkpoint (Ctrl-C again quits at once)"
         with stop_on_signals(notice if main else None) as stop, bar:
             while self.step < cfg.steps:
@@ -274,7 +290,12 @@ class Trainer:
                     self.save()
                 if main and cfg.keep_every and self.step % cfg.keep_every == 0 and self.run:
                     save_checkpoint(self.state_dict(), self.run.numbered_checkpoint(self.step))
-                if distributed.any_rank(stop.requested, self.world, self.device):
+                pace.step()
+                note = pace.announcement(cfg.steps - self.step) if main else None
+                if note:
+                    tqdm.write(f"ot-gan: note: {note}", file=sys.stderr)
+                out_of_time = pace.spent()
+                if distributed.any_rank(stop.requested or out_of_time, self.world, self.device):
                     interrupted = self.step < cfg.steps
                     break
         if self.saved_step != self.step:
@@ -284,8 +305,14 @@ class Trainer:
         if writer is not None:
             writer.close()
         if interrupted and main:
-            print(f"ot-gan: interrupted at step {self.step}; saved {self.run.latest if self.run else 'nothing'}. "
-                  "Run the same command again to resume.", file=sys.stderr)
+            saved = self.run.latest if self.run else "nothing"
+            if out_of_time:
+                print(f"ot-gan: stopped at the time budget of {cfg.max_time:g} min at step {self.step} of {cfg.steps}; "
+                      f"saved {saved}. The rest takes {pace.left(cfg.steps - self.step)} at this pace: run the same "
+                      "command again to go on.", file=sys.stderr)
+            else:
+                print(f"ot-gan: interrupted at step {self.step}; saved {saved}. Run the same command again to resume.",
+                      file=sys.stderr)
         return TrainResult(self.run.path if self.run else None, self.step, self.seconds, interrupted,
                            self.last_metrics)
 
