@@ -30,7 +30,7 @@ class WdistConfig:
     batch_size: int = 256
     width: int = 128
     depth: int = 4
-    group_size: int = 2
+    group_size: int | None = None
     size: int = 32
     holdout: float = 0.2
     exact: bool = True
@@ -78,7 +78,9 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
         if cfg.method != "exact":
             raise
         raise InputError(f"{err}; try --method sinkhorn or maxal") from None
-    result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None)
+    result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None,
+                  n_heldout=([held_out_count(len(x), cfg.holdout) for x in (xa, xb)]
+                             if cfg.method in CRITIC_METHODS else None))
     if cfg.method == "exact":
         result["exact"] = result["distance"]
     elif cfg.exact and len(xa) * len(xb) <= EXACT_MAX_ENTRIES:
@@ -86,6 +88,7 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
             result["exact"] = exact_w1(xa, xb)
         except RuntimeError as err:
             warnings.warn(f"{err}; the exact W1 is left out")
+    result["cautions"] = cautions(result)
     return result
 
 
@@ -102,33 +105,68 @@ def check_split(cfg: WdistConfig, *sizes: int) -> None:
                              f"(at least {least}); use --method exact for tiny sets")
 
 
+def cautions(r: dict[str, Any]) -> list[str]:
+    """Why a critic's figure may be unreliable, one sentence each (empty when nothing is wrong)."""
+    if r["method"] not in CRITIC_METHODS:
+        return []
+    found = []
+    if r.get("interrupted"):
+        found.append(f"interrupted at step {r['steps']}, before the critic had settled: a rough estimate.")
+    elif r.get("status") == "cap":
+        found.append(f"stopped at the step cap ({r['steps']} steps with the final annealing) before the estimate "
+                     "settled; more --steps may give a larger value.")
+    k = r.get("lipschitz")
+    if r["method"] == "maxal" and k is not None and abs(k - 1) > 0.02:
+        found.append(f"K = {k:.3f} is more than 2% from 1, so the estimate is off by about as much; "
+                     "more --steps may help.")
+    held = r.get("n_heldout")
+    if held and min(held) < 100:
+        found.append(f"only {min(held)} held-out samples in the smaller set: the interval is wide.")
+    ci = r.get("ci95")
+    if ci and ci[0] <= 0 <= ci[1]:
+        found.append("the interval includes 0: these samples do not tell the two sets apart.")
+    elif ci and r["distance"] > ci[1]:
+        found.append("the critic scores its training samples above the interval of the held-out ones: it has "
+                     "memorized them, and 'all samples' overstates W1.")
+    return found
+
+
 def format_table(r: dict[str, Any]) -> str:
-    """The human-readable result: a short table."""
+    """The human-readable result: a short table whose first figure targets the population W1 (the
+    held-out estimate, for a critic), the plug-in figures beside it, then what they mean."""
     lines = [f"W1 between {r['source_a']} ({r['n_a']} samples) and {r['source_b']} ({r['n_b']} samples), "
              f"{r['dim']} dimensions", ""]
-    rows = [("method", "W1", "held-out [95% CI]", "K", "steps", "seconds")]
-    held = f"{r['heldout']:.4g} [{r['ci95'][0]:.4g}, {r['ci95'][1]:.4g}]" if r.get("ci95") else ""
+    critic, held = r["method"] in CRITIC_METHODS, r.get("heldout") is not None
+    rows = [("method", "W1", "95% CI", "all samples", "K", "steps", "seconds")]
     lip = f"{r['lipschitz']:.3f}" if r.get("lipschitz") is not None else ""
-    rows.append((r["method"], f"{r['distance']:.4g}", held, lip, str(r.get("steps") or ""), f"{r['seconds']:.1f}"))
+    ci = f"[{r['ci95'][0]:.4g}, {r['ci95'][1]:.4g}]" if r.get("ci95") else ""
+    first, plug_in = ((f"{r['heldout']:.4g}", f"{r['distance']:.4g}") if held else
+                      (f"{r['distance']:.4g}", ""))
+    rows.append((r["method"], first, ci, plug_in, lip, str(r.get("steps") or ""), f"{r['seconds']:.1f}"))
     if r.get("ctransform") is not None:
-        rows.append(("c-transform", f"{r['ctransform']:.4g}", "", "", "", ""))
+        rows.append(("c-transform", "", "", f"{r['ctransform']:.4g}", "", "", ""))
     if r["exact"] is not None and r["method"] != "exact":
-        rows.append(("exact (POT)", f"{r['exact']:.4g}", "", "", "", ""))
+        rows.append(("exact (POT)", "", "", f"{r['exact']:.4g}", "", "", ""))
+    keep = [i for i in range(len(rows[0])) if any(row[i] for row in rows[1:])]  # no empty columns
+    rows = [tuple(row[i] for i in keep) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for i, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
-    if r.get("interrupted"):
-        lines += ["", f"Interrupted at step {r['steps']}, before the critic had settled: a rough estimate."]
-    shown = (r["exact"] is not None, r.get("ctransform") is not None)  # which plug-in figures are printed
-    if r["method"] in CRITIC_METHODS and r["dim"] > 8 and any(shown):
-        what = {(True, False): "exact = the plug-in W1 of the two sets",
-                (False, True): "c-transform = a lower bound of the plug-in W1 of the two sets",
-                (True, True): "exact = the plug-in W1 of the two sets, c-transform a lower bound of it"}[shown]
-        note = (f"{what}; in high dimension the plug-in W1 is biased upward, and the held-out estimate (a lower "
-                "bound of the population W1) is the safer figure.")
+    if critic and held:
+        note = ("W1 = the critic on the samples it never trained on (the held-out ones), with its 95% interval: "
+                "it targets the population W1, of which it is a lower bound in expectation. 'all samples' "
+                "includes the training samples")
+        plug = [name for name, shown in (("exact", r["exact"] is not None),
+                                         ("c-transform", r.get("ctransform") is not None)) if shown]
+        note += (f"; it and {' and '.join(plug)} target the plug-in W1 of these two sets, which is biased "
+                 "upward in high dimension." if plug else " and is biased upward when the critic memorizes them.")
         lines += ["", *textwrap.wrap(note, 100, break_on_hyphens=False)]
+    elif critic:
+        lines += ["", "W1 = the critic on the samples it trained on (nothing was held out): the plug-in W1 of "
+                      "these sets, biased upward in high dimension."]
+    lines += [""] * bool(r.get("cautions")) + [line for c in r.get("cautions", []) for line in textwrap.wrap(f"caution: {c}", 100, break_on_hyphens=False)]
     return "\n".join(lines)
 
 
@@ -142,15 +180,16 @@ def format_table(r: dict[str, Any]) -> str:
               help="Most critic steps (training stops earlier once the estimate has settled).")
 @click.option("--batch-size", type=click.IntRange(2), default=256, show_default=True)
 @click.option("--width", type=click.IntRange(1), default=128, show_default=True,
-              help="Critic width: MLP units (the conv critic for images gets a quarter as many base "
-                   "channels). Wider critics fit high-dimensional potentials more closely, but take longer "
-                   "per step and memorize small sets more (compare the held-out estimate).")
+              help="Critic width: units of each hidden layer of the MLP critic (images are flattened into it). "
+                   "Wider critics take longer per step and memorize small sets more (compare W1, the held-out "
+                   "estimate, with 'all samples').")
 @click.option("--depth", type=click.IntRange(1), default=4, show_default=True,
               help="Critic depth (hidden layers of the MLP).")
-@click.option("--group-size", type=click.IntRange(2), default=2, show_default=True,
-              help="Features sorted together by the MLP's GroupSort activations (2 = MaxMin; --width must be "
-                   "a multiple). Groups of 8 fit curved high-dimensional potentials, such as a radial one, "
-                   "much more closely; on 2-D sets the default is as good or better.")
+@click.option("--group-size", type=click.IntRange(2), default=None,
+              help="Features sorted together by the MLP's GroupSort activations (--width must be a multiple). "
+                   "By default 2 (MaxMin) below 16 dimensions, where pairs fit the kinks of 2-D potentials "
+                   "best, and 8 from 16 on, where groups of 8 fit curved potentials (a radial one) much more "
+                   "closely.")
 @click.option("--size", type=click.IntRange(4), default=32, show_default=True,
               help="Side length image folders and photos are resized and cropped to.")
 @click.option("--holdout", type=click.FloatRange(0, 0.9), default=0.2, show_default=True,

@@ -105,16 +105,19 @@ def funnel_table(methods: list[str], cases: list[str], n: int, threads: int, ste
                       f"| {r['k']:6.3f} | {r['cos']:5.3f} | {r['steps']:5d} | {r['seconds']:7.1f} |", flush=True)
 
 
-def profile_step(case: str, n: int, threads: int, repeats: int = 50) -> dict:
-    """Milliseconds of each part of a default MaxAL critic step on a funnel case, and of the probes
-    around training: the held-out gap (ten per check window) and the final K measurement."""
+def profile_step(case: str, n: int, threads: int, previous: bool, repeats: int = 30) -> dict:
+    """Milliseconds of each part of a MaxAL critic step on a funnel case, and of the probes around
+    training: the held-out gap (ten per check window) and the final K measurement. ``previous``
+    times the critic the last release gave images of side 16 or more (a LeakyReLU conv net with
+    32 base channels) instead of today's default."""
     from ot_gan.lipschitz import MaxAL, gradient_norms, interpolates
-    from ot_gan.models import critic_for
+    from ot_gan.models import ConvCritic, critic_for
     from ot_gan.optim import AdaShift
 
     torch.set_num_threads(threads)
     x, y, _, _ = make_funnel_case(case, n)
-    critic, reg = critic_for(tuple(x.shape[1:])), MaxAL()
+    critic = ConvCritic(x.shape[1], x.shape[2], width=32) if previous else critic_for(tuple(x.shape[1:]))
+    reg = MaxAL()
     opt = AdaShift(critic.parameters(), lr=1e-3, betas=(0.0, 0.999), reduce="max_mean")
     est = CriticEstimator("maxal", critic=critic)
     xb, yb = x[:256], y[:256]
@@ -123,18 +126,22 @@ def profile_step(case: str, n: int, threads: int, repeats: int = 50) -> dict:
         f = critic(torch.cat([xb, yb]))
         (f[:256].mean() - f[256:].mean()).backward()
 
-    def slopes():
-        gradient_norms(critic, interpolates(xb, yb), create_graph=False)
+    def whole_step():
+        f = critic(torch.cat([xb, yb]))
+        loss = -(f[:256].mean() - f[256:].mean()) + reg.penalty(critic, xb, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        reg.after_step(critic)
 
-    def arg_max_double_backward():
-        gradient_norms(critic, interpolates(xb[:1], yb[:1]))[0].backward()
-
-    parts = {"forward+backward (512 rows)": forward_backward, "slopes of 256 interpolates": slopes,
-             "arg-max double backward": arg_max_double_backward, "AdaShift step": opt.step,
+    parts = {"whole critic step": whole_step,
+             "forward+backward (512 rows)": forward_backward,
+             "slopes of 256 interpolates": lambda: gradient_norms(critic, interpolates(xb, yb), create_graph=False),
+             "arg-max double backward": lambda: gradient_norms(critic, interpolates(xb[:1], yb[:1]))[0].backward(),
+             "AdaShift step": opt.step,
              "held-out gap (2,048 a side)": lambda: est._gap(x[:2048], y[:2048]),
              "K on 16,384 interpolates": lambda: est.lipschitz_constant(x, y)}
-    for p in critic.parameters():
-        p.grad = torch.zeros_like(p)
+    whole_step()  # AdaShift's state and gradients in place
     times = {}
     for name, fn in parts.items():
         count = repeats if "K on" not in name else 2
@@ -143,15 +150,6 @@ def profile_step(case: str, n: int, threads: int, repeats: int = 50) -> dict:
         for _ in range(count):
             fn()
         times[name] = 1000 * (time.perf_counter() - start) / count
-    start = time.perf_counter()
-    for _ in range(repeats):
-        f = critic(torch.cat([xb, yb]))
-        loss = -(f[:256].mean() - f[256:].mean()) + reg.penalty(critic, xb, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        reg.after_step(critic)
-    times["whole critic step"] = 1000 * (time.perf_counter() - start) / repeats
     return times
 
 
@@ -161,7 +159,7 @@ def in_fresh_process(fn, *args):
 
 
 def accuracy_table(methods: list[str], cases: list[str], n: int, threads: int, steps: int, group: int) -> None:
-    print(f"n = {n} per set, at most {steps} steps (+ annealing), GroupSort groups of {group}, {threads} thread(s); "
+    print(f"n = {n} per set, at most {steps} steps (+ annealing), GroupSort groups of {group or 'the default size'}, {threads} thread(s); "
           f"held-out = the critic on the 20% it did not train on; c-transf. = its c-transform")
     print(f"| {'case':24s} | {'method':6s} | {'W1/truth':>8s} | {'held-out':>8s} | {'c-transf.':>9s} | {'K':>6s} "
           f"| {'steps':>5s} | {'seconds':>7s} | {'peak MB':>7s} |")
@@ -200,9 +198,11 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--n", type=int, default=4000)
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="step cap: 3,000 for the Gaussian and mixture cases, the CLI's 8,000 for the funnels")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--group", type=int, default=2, help="the MLP critics' GroupSort group size")
+    parser.add_argument("--group", type=int, default=None,
+                        help="the MLP critics' GroupSort group size (default: the estimator's, by dimension)")
     parser.add_argument("--funnels", action="store_true", help="the funnel pairs with a known W1 instead")
     parser.add_argument("--seeds", default="0", help="funnel cases: seeds to run each case with")
     parser.add_argument("--profile", default=None, metavar="CASE",
@@ -213,19 +213,22 @@ def main() -> None:
                         help="sizes of the 2-D runs against ot.emd2 (20k needs a 3.2 GB cost matrix)")
     args = parser.parse_args()
     if args.profile:
-        times = in_fresh_process(profile_step, args.profile, args.n, args.threads)
-        print(f"{args.profile}, default MaxAL critic, {args.threads} thread(s): milliseconds per call")
-        print("| part | ms |\n| --- | --- |")
-        for name, ms in times.items():
-            print(f"| {name} | {ms:.1f} |")
+        ours, before = (in_fresh_process(profile_step, args.profile, args.n, args.threads, previous)
+                        for previous in (False, True))
+        print(f"{args.profile}, MaxAL, batch 256, {args.threads} thread(s): milliseconds per call, today's default "
+              f"critic beside the previous release's (conv, LeakyReLU)")
+        print("| part | ours ms | previous ms | ours / previous |\n| --- | --- | --- | --- |")
+        for name in ours:
+            print(f"| {name} | {ours[name]:.1f} | {before[name]:.1f} | {ours[name] / before[name]:.2f} |")
         return
     if args.funnels:
         cases = FUNNEL_CASES if args.cases == ",".join(CASES) else args.cases.split(",")
         methods = ["maxal", "gp"] if args.methods == ",".join(METHODS) else args.methods.split(",")
-        funnel_table(methods, cases, args.n, args.threads, args.steps, [int(s) for s in args.seeds.split(",")])
+        funnel_table(methods, cases, args.n, args.threads, args.steps or 8000, [int(s) for s in args.seeds.split(",")])
         return
     if not args.scale:
-        accuracy_table(args.methods.split(","), args.cases.split(","), args.n, args.threads, args.steps, args.group)
+        accuracy_table(args.methods.split(","), args.cases.split(","), args.n, args.threads, args.steps or 3000,
+                       args.group)
         return
     r = in_fresh_process(scale_large, args.threads, args.scale_n)
     print(f"| {args.scale_n} vs {args.scale_n} in 64-D (shift 2) | maxal W1/truth {r['ratio']:.3f} | K {r['k']:.3f} "
