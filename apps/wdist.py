@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -12,8 +13,10 @@ import torch
 
 from ot_gan.apps.common import config_option, device_option, resolve_device, seed_option, threads_option
 from ot_gan.data import Samples, load_source
+from ot_gan.engine import TrainingDiverged
 from ot_gan.errors import InputError
-from ot_gan.wasserstein import CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS, exact_w1, wasserstein1
+from ot_gan.interrupt import stop_on_signals
+from ot_gan.wasserstein import CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS, STOP_NOTICE, exact_w1, wasserstein1
 
 
 @dataclass
@@ -62,18 +65,44 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
         raise InputError(f"--ctransform refines a trained critic; method {cfg.method!r} has none")
     device = resolve_device(cfg.device, cfg.threads)
     xa, xb = load_pair(cfg)
-    kwargs: dict[str, Any] = {}
     if cfg.method in CRITIC_METHODS:
         kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
                       group=cfg.group_size, holdout=cfg.holdout, device=device, seed=cfg.seed, progress=progress,
-                      ctransform=cfg.ctransform, interruptible=True)
-    result = asdict(wasserstein1(xa, xb, method=cfg.method, **kwargs))
+                      ctransform=cfg.ctransform)
+        with stop_on_signals(STOP_NOTICE) as stop:  # a first Ctrl-C stops the training, a second quits
+            result = asdict(wasserstein1(xa, xb, method=cfg.method, should_stop=lambda: stop.requested, **kwargs))
+    else:
+        result = asdict(wasserstein1(xa, xb, method=cfg.method))
     result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None)
     if cfg.method == "exact":
         result["exact"] = result["distance"]
     elif cfg.exact and len(xa) * len(xb) <= EXACT_MAX_ENTRIES:
         result["exact"] = exact_w1(xa, xb)
     return result
+
+
+def divergence_message(r: dict[str, Any]) -> str:
+    """One line: where the critic's training diverged, what the figures are, what to try."""
+    kept = (f"the estimate is that of its last finite state, at step {r['steps']}" if _reportable(r)
+            else "there is no finite estimate to report")
+    return (f"the critic's training diverged at step {r['diverged_at']} (a gap, penalty or multiplier went "
+            f"non-finite); {kept}. Try a smaller --width or --depth, or another --seed.")
+
+
+def _reportable(r: dict[str, Any]) -> bool:
+    """Whether a diverged run's last finite critic was trained at all and measured finite."""
+    return bool(r["steps"]) and all(v is not None and math.isfinite(v) for v in (r["distance"], r["lipschitz"]))
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN or infinity: such figures become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    return value
 
 
 def format_table(r: dict[str, Any]) -> str:
@@ -152,5 +181,11 @@ def command(as_json: bool, quiet: bool, **options: Any) -> None:
       ot-gan wdist photos_a/ photos_b/ --size 32 --device cuda
     """
     cfg = WdistConfig(**options)
-    result = run(cfg, progress=not quiet)
-    click.echo(json.dumps({**result, "config": asdict(cfg)}) if as_json else format_table(result))
+    result = _finite_or_none(run(cfg, progress=not quiet))
+    diverged = result.get("status") == "diverged"
+    if as_json:
+        click.echo(json.dumps({**result, "config": asdict(cfg)}))
+    elif not diverged or _reportable(result):
+        click.echo(format_table(result))
+    if diverged:
+        raise TrainingDiverged(divergence_message(result))
