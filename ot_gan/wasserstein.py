@@ -41,6 +41,7 @@ POT_METHODS = ("exact", "sinkhorn", "sliced")
 METHODS = CRITIC_METHODS + POT_METHODS
 EXACT_MAX_ENTRIES = 64_000_000  # a 512 MB float64 cost matrix: about 8k x 8k samples
 CTRANSFORM_MAX_ENTRIES = 2_500_000_000  # 50k x 50k distances, streamed: about a minute on one core
+DEFAULT_LR, DEFAULT_WIDTH = 1e-3, 128  # the critic's learning rate at its default width (see CriticEstimator)
 NORMAL_INTERVAL_MIN = 2000  # held-out samples a side from which the interval is the normal one
 STOP_NOTICE = "ot-gan: stopping the critic's training to report the estimate so far (Ctrl-C again quits)"
 Array = np.ndarray | Tensor
@@ -210,6 +211,16 @@ class CriticEstimator:
         critic: the network; by default an MLP of ``width``, ``depth`` and GroupSort ``group``
             (or a conv net for images of side >= 16).
         steps: the most critic steps before annealing; at least ``min_steps`` are taken.
+        lr: AdaShift's learning rate; by default 1e-3, times 128 / ``width`` for a critic built
+            wider than 128. AdaShift (like Adam) scales each tensor's step to its gradient's RMS,
+            so a hidden layer's step grows with its width, and width 512 at 1e-3 blew up within
+            10 steps; 1 / width is muP's rule for Adam (Yang et al., "Tensor Programs V", arXiv
+            2203.03466).
+        warmup: steps (at most a tenth of ``steps``) over which the learning rate ramps up
+            linearly. A fresh critic's K starts far below 1 (a factor 0.58 per default layer),
+            the MaxAL penalty pushes every layer up at once and, AdaShift's second moment being
+            one step old, the first steps overshoot: depth 8 or width 512 went non-finite within
+            10 steps without it.
         tol: relative change of K and rise of the held-out gap (means over two windows of
             ``check_every`` steps) since half as many steps, under which training has settled.
         bootstrap: resamples of the held-out interval's bootstrap (sets of fewer than
@@ -231,7 +242,7 @@ class CriticEstimator:
         steps: int = 8000,
         min_steps: int = 1000,
         batch_size: int = 256,
-        lr: float = 1e-3,
+        lr: float | None = None,
         width: int = 128,
         depth: int = 4,
         group: int = 2,
@@ -245,6 +256,7 @@ class CriticEstimator:
         ctransform: bool = False,
         interruptible: bool = False,
         should_stop: Callable[[], bool] | None = None,
+        warmup: int = 100,
         **regularizer_kwargs: Any,
     ) -> None:
         if isinstance(regularizer, str) and regularizer not in CRITIC_METHODS:
@@ -258,7 +270,9 @@ class CriticEstimator:
         self.method = regularizer if isinstance(regularizer, str) else type(regularizer).__name__.lower()
         self.critic = critic
         self._templates = (self.regularizer, critic)  # what every fit copies afresh
-        self.steps, self.min_steps, self.batch_size, self.lr = steps, min_steps, batch_size, lr
+        if lr is None:
+            lr = DEFAULT_LR * (min(1.0, DEFAULT_WIDTH / width) if critic is None else 1.0)
+        self.steps, self.min_steps, self.batch_size, self.lr, self.warmup = steps, min_steps, batch_size, lr, warmup
         self.width, self.depth, self.group, self.holdout, self.tol = width, depth, group, holdout, tol
         self.check_every, self.bootstrap = check_every, bootstrap
         self.device, self.seed, self.progress = torch.device(device), seed, progress
@@ -318,9 +332,8 @@ class CriticEstimator:
                     status = "interrupted"
                     break
                 step += 1
-                if anneal_start is not None:
-                    for group in opt.param_groups:
-                        group["lr"] = self.lr * (1 - (step - anneal_start) / anneal_steps)
+                for group in opt.param_groups:
+                    group["lr"] = self._lr_at(step, anneal_start, anneal_steps)
                 values = guard.check(step, *critic_step(critic, regularizer, opt, batch(x, train[0]),
                                                         batch(y, train[1])))
                 if values is None:
@@ -335,12 +348,19 @@ class CriticEstimator:
                     guard.keep(step)
                     bar.set_postfix(gap=f"{rule.history[-1][0]:.4g}", K=f"{rule.history[-1][1]:.3f}")
                 if settled or step == self.steps:
-                    # Decay lr to 0 so that the critic, and with it K, stops jittering.
                     status, anneal_start, anneal_steps = ("settled" if settled else "cap"), step, max(1, step // 4)
                     guard.keep(step)
                     bar.total = step + anneal_steps
                     bar.refresh()
         return _Training(step, status)
+
+    def _lr_at(self, step: int, anneal_start: int | None, anneal_steps: int) -> float:
+        """The learning rate of ``step``: a linear warm-up, then ``lr``, then from ``anneal_start``
+        a linear decay to 0 (the critic, and with it K, stops jittering)."""
+        if anneal_start is not None:
+            return self.lr * (1 - (step - anneal_start) / anneal_steps)
+        ramp = min(self.warmup, self.steps // 10)  # short runs get a short ramp
+        return self.lr * min(1.0, step / ramp) if ramp else self.lr
 
     def _evaluate(self, x: Tensor, y: Tensor, ho_x: Tensor, ho_y: Tensor, training: _Training) -> W1Result:
         """Measure the trained critic: K, the estimate on all samples, the held-out estimate and

@@ -139,10 +139,12 @@ def test_unknown_method():
 def test_should_stop_ends_training_and_still_reports_the_critic():
     """The stop callback (the CLI's Ctrl-C) ends training after that step; the critic trained so
     far is measured, and the result says it was interrupted."""
-    calls = []
+    calls = []  # the SIGINT handler in place at each call: the library installs none of its own
     x, y = translated_gaussians(2, 1000)
-    r = CriticEstimator(steps=3000, should_stop=lambda: calls.append(1) or len(calls) == 40).fit(x, y).result_
-    assert r.interrupted and r.status == "interrupted" and not r.converged and r.steps == 40
+    r = CriticEstimator(steps=3000, should_stop=lambda: calls.append(signal.getsignal(signal.SIGINT))
+                        or len(calls) == 200).fit(x, y).result_
+    assert set(calls) == {signal.getsignal(signal.SIGINT)}
+    assert r.interrupted and r.status == "interrupted" and not r.converged and r.steps == 200
     assert 0 < r.distance < 2.0 and r.lipschitz > 0 and r.ci95 is not None
     assert not wasserstein1(x, y, steps=40, min_steps=40).interrupted
 
@@ -161,8 +163,6 @@ def test_deprecated_interruptible_still_stops_on_ctrl_c():
     with pytest.warns(DeprecationWarning, match="should_stop"):
         est = CriticEstimator(CtrlCAtStep40(), steps=3000, interruptible=True)
     assert est.fit(x, y).result_.interrupted and est.result_.steps == 40
-    with pytest.raises(KeyboardInterrupt):  # not asked for: Ctrl-C quits as usual
-        CriticEstimator(CtrlCAtStep40(), steps=3000).fit(x, y)
 
 
 def test_tiny_sets_get_no_held_out_interval():
@@ -242,14 +242,15 @@ def test_a_regularizer_that_calibrates_k_is_not_divided_by_it():
 
 
 def test_a_huge_learning_rate_diverges_and_is_reported():
-    """lr = 0.01 (ten times the default) blows the critic up within a few steps: training stops at
-    the first non-finite value, before the first check window, so the critic kept is the initial
-    one and the result says so."""
+    """lr = 0.01 (ten times the default) without the warm-up blows the critic up within a few
+    steps: training stops at the first non-finite value, before the first check window, so the
+    critic kept is the initial one and the result says so. With the warm-up it survives."""
     x, y = translated_gaussians(2, 1000)
-    r = CriticEstimator(steps=400, lr=0.01).fit(x, y).result_
+    r = CriticEstimator(steps=400, lr=0.01, warmup=0).fit(x, y).result_
     assert r.status == "diverged" and not r.converged and not r.interrupted
     assert 0 < r.diverged_at < 10 and r.steps == 0
     assert all(math.isfinite(v) for v in (r.distance, r.heldout, *r.ci95, r.lipschitz, r.details["multiplier"]))
+    assert CriticEstimator(steps=400, lr=0.01).fit(x, y).result_.status == "cap"
 
 
 def test_a_runaway_multiplier_goes_back_to_the_last_check():
@@ -267,7 +268,7 @@ def test_a_runaway_multiplier_goes_back_to_the_last_check():
     x, y = translated_gaussians(2, 1000)
     r = CriticEstimator(Runaway(), steps=400, check_every=20).fit(x, y).result_
     assert r.status == "diverged" and r.steps == 60 and 60 < r.diverged_at <= 63
-    assert 0.5 < r.distance < 2.5 and 0.5 < r.lipschitz < 2 and 0 < r.details["multiplier"] < 3
+    assert 0.5 < r.distance < 2.5 and 0.5 < r.lipschitz < 2 and abs(r.details["multiplier"]) < 3
 
 
 def test_heldout_interval_is_the_bootstrap_for_small_sets_and_normal_for_large():
