@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import textwrap
 import warnings
 from dataclasses import asdict, dataclass
@@ -15,8 +16,10 @@ import torch
 from ot_gan.apps.common import (config_option, device_option, resolve_device, seed_option, skip_bad_option,
                                 threads_option)
 from ot_gan.data import Samples, held_out_count, load_source
+from ot_gan.engine import TrainingDiverged
 from ot_gan.errors import InputError
-from ot_gan.wasserstein import CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS, exact_w1, wasserstein1
+from ot_gan.interrupt import stop_on_signals
+from ot_gan.wasserstein import CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS, STOP_NOTICE, exact_w1, wasserstein1
 
 
 @dataclass
@@ -66,18 +69,20 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
         raise InputError(f"--ctransform refines a trained critic; method {cfg.method!r} has none")
     device = resolve_device(cfg.device, cfg.threads)
     xa, xb = load_pair(cfg)
-    kwargs: dict[str, Any] = {}
     if cfg.method in CRITIC_METHODS:
         check_split(cfg, len(xa), len(xb))
         kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
                       group=cfg.group_size, holdout=cfg.holdout, device=device, seed=cfg.seed, progress=progress,
-                      ctransform=cfg.ctransform, interruptible=True)
-    try:
-        result = asdict(wasserstein1(xa, xb, method=cfg.method, **kwargs))
-    except RuntimeError as err:  # exact_w1: POT's network simplex stopped before the optimum
-        if cfg.method != "exact":
-            raise
-        raise InputError(f"{err}; try --method sinkhorn or maxal") from None
+                      ctransform=cfg.ctransform)
+        with stop_on_signals(STOP_NOTICE) as stop:  # a first Ctrl-C stops the training, a second quits
+            result = asdict(wasserstein1(xa, xb, method=cfg.method, should_stop=lambda: stop.requested, **kwargs))
+    else:
+        try:
+            result = asdict(wasserstein1(xa, xb, method=cfg.method))
+        except RuntimeError as err:  # exact_w1: POT's network simplex stopped before the optimum
+            if cfg.method != "exact":
+                raise
+            raise InputError(f"{err}; try --method sinkhorn or maxal") from None
     result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None,
                   n_heldout=([held_out_count(len(x), cfg.holdout) for x in (xa, xb)]
                              if cfg.method in CRITIC_METHODS else None))
@@ -129,6 +134,30 @@ def cautions(r: dict[str, Any]) -> list[str]:
         found.append("the critic scores its training samples above the interval of the held-out ones: it has "
                      "memorized them, and 'all samples' overstates W1.")
     return found
+
+
+def divergence_message(r: dict[str, Any]) -> str:
+    """One line: where the critic's training diverged, what the figures are, what to try."""
+    kept = (f"the estimate is that of its last finite state, at step {r['steps']}" if _reportable(r)
+            else "there is no finite estimate to report")
+    return (f"the critic's training diverged at step {r['diverged_at']} (a gap, penalty or multiplier went "
+            f"non-finite); {kept}. Try a smaller --width or --depth, or another --seed.")
+
+
+def _reportable(r: dict[str, Any]) -> bool:
+    """Whether a diverged run's last finite critic was trained at all and measured finite."""
+    return bool(r["steps"]) and all(v is not None and math.isfinite(v) for v in (r["distance"], r["lipschitz"]))
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN or infinity: such figures become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    return value
 
 
 def format_table(r: dict[str, Any]) -> str:
@@ -219,5 +248,11 @@ def command(as_json: bool, quiet: bool, **options: Any) -> None:
       ot-gan wdist photos_a/ photos_b/ --config configs/wdist-images-cpu.yaml   (CPU-sized)
     """
     cfg = WdistConfig(**options)
-    result = run(cfg, progress=not quiet)
-    click.echo(json.dumps({**result, "config": asdict(cfg)}) if as_json else format_table(result))
+    result = _finite_or_none(run(cfg, progress=not quiet))
+    diverged = result.get("status") == "diverged"
+    if as_json:
+        click.echo(json.dumps({**result, "config": asdict(cfg)}))
+    elif not diverged or _reportable(result):
+        click.echo(format_table(result))
+    if diverged:
+        raise TrainingDiverged(divergence_message(result))

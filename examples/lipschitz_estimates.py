@@ -18,6 +18,7 @@ import ot
 import torch
 
 from ot_gan import AdaShift
+from ot_gan.critic_training import critic_step
 from ot_gan.lipschitz import METHODS, gradient_norms, interpolates, make_regularizer
 from ot_gan.models import MLPCritic
 
@@ -31,12 +32,7 @@ def train_curve(method: str, x: torch.Tensor, y: torch.Tensor, steps: int, every
     opt = AdaShift(critic.parameters(), lr=1e-3, betas=(0.0, 0.999), reduce="max_mean")
     record: tuple[list[int], list[float], list[float]] = ([], [], [])
     for step in range(1, steps + 1):
-        real, fake = x[torch.randint(len(x), (64,))], y[torch.randint(len(y), (64,))]
-        loss = critic(fake).mean() - critic(real).mean() + regularizer.penalty(critic, real, fake)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        regularizer.after_step(critic)
+        critic_step(critic, regularizer, opt, x[torch.randint(len(x), (64,))], y[torch.randint(len(y), (64,))])
         if step % every == 0:
             with torch.no_grad():
                 gap = (critic(x).mean() - critic(y).mean()).item()

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ot_gan import AdaShift
+from ot_gan.critic_training import critic_step
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import MLPCritic
 from ot_gan.objectives import get_objective
@@ -50,11 +51,7 @@ def train_critic(method: str, reals: Tensor, fakes: Tensor, steps: int) -> torch
     opt = AdaShift(critic.parameters(), lr=1e-3, betas=(0.0, 0.999), reduce="max_mean")
     for _ in range(steps):
         real, fake = reals[torch.randint(N, (128,))], fakes[torch.randint(N, (128,))]
-        loss = objective.critic_loss(critic(real), critic(fake)) + regularizer.penalty(critic, real, fake)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        regularizer.after_step(critic)
+        critic_step(critic, regularizer, opt, real, fake, loss=objective.critic_loss)
     return critic
 
 

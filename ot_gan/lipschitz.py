@@ -20,11 +20,12 @@ from torch import Tensor, nn
 METHODS = ("clip", "gp", "lp", "sn", "maxgp", "maxal")
 
 
-def interpolates(real: Tensor, fake: Tensor) -> Tensor:
-    """Points on the segments between paired samples, one uniform weight per pair."""
+def interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Points on the segments between paired samples, one uniform weight per pair (drawn from
+    ``generator``, on the samples' device, or from torch's global generator)."""
     n = min(len(real), len(fake))
     real, fake = real[:n], fake[:n]
-    a = torch.rand((n,) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    a = torch.rand((n,) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype, generator=generator)
     return a * real + (1 - a) * fake
 
 
@@ -37,12 +38,20 @@ def gradient_norms(critic: nn.Module, x: Tensor, create_graph: bool = True) -> T
 
 
 class Regularizer(nn.Module):
-    """No penalty and no hook; the base of every regularizer."""
+    """No penalty and no hook; the base of every regularizer.
+
+    ``calibrates_lipschitz``: training drives the critic's K to ``k`` itself, so a W1 estimate is
+    the gap divided by ``k``; otherwise K has to be measured and the gap divided by it.
+    ``generator``: where the penalty's interpolates draw their weights (None: torch's global
+    generator); the W1 estimator sets its own so that it never touches the global one."""
+
+    calibrates_lipschitz = False
 
     def __init__(self, k: float = 1.0) -> None:
         super().__init__()
         self.k = k
         self.last_slope = float("nan")  # batch max of s_i at the last penalty, for logging
+        self.generator: torch.Generator | None = None
 
     def prepare(self, critic: nn.Module) -> nn.Module:
         """Adapt the critic before training; returns it."""
@@ -100,7 +109,7 @@ class GradientPenalty(Regularizer):
         self.rho, self.one_sided = rho, one_sided
 
     def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-        s = gradient_norms(critic, interpolates(real, fake))
+        s = gradient_norms(critic, interpolates(real, fake, self.generator))
         self.last_slope = s.detach().max().item()
         excess = (s - self.k).clamp(min=0) if self.one_sided else s - self.k
         return self.rho * excess.square().mean()
@@ -123,7 +132,7 @@ class _MaxSlope(Regularizer):
         self.worst: Tensor | None = None
 
     def max_slope(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-        x = interpolates(real, fake)
+        x = interpolates(real, fake, self.generator)
         if self.worst is not None and self.worst.shape[1:] == x.shape[1:]:
             x = torch.cat([x, self.worst.to(x)])
         s = gradient_norms(critic, x, create_graph=False)
@@ -167,6 +176,8 @@ class MaxAL(_MaxSlope):
     With ``inequality`` the constraint is K <= k: s = min(c + lam / (2 rho), 0), penalty
     rho (c - s)^2 + lam (c - s), and lam <- max(lam + eta c, 0).
     """
+
+    calibrates_lipschitz = True
 
     def __init__(self, rho: float = 10.0, k: float = 1.0, eta: float | None = None,
                  inequality: bool = False, buffer: int = 0) -> None:

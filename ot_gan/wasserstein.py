@@ -1,7 +1,7 @@
 """Wasserstein-1 distance between two sample sets.
 
 The critic methods train a Lipschitz-regularized network f on the Kantorovich-Rubinstein dual,
-W1(P, Q) = sup_{f 1-Lipschitz} E_P f - E_Q f (ALGORITHMS.md section 1), streaming minibatches so
+W1(P, Q) = sup_{f 1-Lipschitz} E_P f - E_Q f (docs/algorithms.md section 1), streaming minibatches so
 that memory does not grow with the number of samples. MaxAL (arXiv 1904.01184) drives the
 critic's Lipschitz constant K to exactly 1 and reads W1 off directly; every other regularizer's
 gap is divided by the K measured on many fresh interpolates. The baselines come from POT:
@@ -12,8 +12,11 @@ trained critic into a certified lower bound of the plug-in W1, without a cost ma
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+import warnings
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ot_gan.critic_training import DivergenceGuard, Plateau, critic_step
 from ot_gan.data import split_indices
 from ot_gan.errors import InputError
 from ot_gan.interrupt import StopRequest, stop_on_signals
@@ -37,6 +41,9 @@ POT_METHODS = ("exact", "sinkhorn", "sliced")
 METHODS = CRITIC_METHODS + POT_METHODS
 EXACT_MAX_ENTRIES = 64_000_000  # a 512 MB float64 cost matrix: about 8k x 8k samples
 CTRANSFORM_MAX_ENTRIES = 2_500_000_000  # 50k x 50k distances, streamed: about a minute on one core
+DEFAULT_LR, DEFAULT_WIDTH = 1e-3, 128  # the critic's learning rate at its default width (see CriticEstimator)
+NORMAL_INTERVAL_MIN = 2000  # held-out samples a side from which the interval is the normal one
+STOP_NOTICE = "ot-gan: stopping the critic's training to report the estimate so far (Ctrl-C again quits)"
 Array = np.ndarray | Tensor
 
 
@@ -51,12 +58,21 @@ class W1Result:
     dim: int
     seconds: float
     heldout: float | None = None  # critic methods: the estimate on held-out samples
-    ci95: tuple[float, float] | None = None  # bootstrap 95% interval of ``heldout``
+    ci95: tuple[float, float] | None = None  # 95% interval of ``heldout`` (bootstrap, or normal for large sets)
     lipschitz: float | None = None  # critic's Lipschitz constant, max over fresh interpolates
     steps: int | None = None
     ctransform: float | None = None  # critic methods, on request: the c-transform lower bound of ``exact``
     interrupted: bool = False  # critic methods: training was stopped by Ctrl-C before it settled
+    # How it ended: "solved" (POT); for critics "settled" (the stopping rule fired), "cap" (the
+    # step cap came first), "interrupted", or "diverged" (a non-finite gap, penalty or multiplier
+    # at step ``diverged_at``: the figures are those of the last finite critic, after ``steps``).
+    status: str = "solved"
+    diverged_at: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    converged: bool = field(init=False)  # the method's own convergence: solved, or settled
+
+    def __post_init__(self) -> None:
+        self.converged = self.status in ("solved", "settled")
 
 
 def _as_float_tensor(x: Array, name: str) -> Tensor:
@@ -65,7 +81,7 @@ def _as_float_tensor(x: Array, name: str) -> Tensor:
         t = t.float()
     if t.dim() < 2 or len(t) == 0:
         raise InputError(f"{name}: expected an array of samples (n, ...), got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
+    if not all(torch.isfinite(t[i:i + 65536]).all() for i in range(0, len(t), 65536)):  # no n-sized mask
         raise InputError(f"{name}: contains NaN or infinite values")
     return t
 
@@ -120,6 +136,21 @@ def sliced_w1(x: Array, y: Array, n_projections: int = 500, seed: int = 0) -> fl
                                                 n_projections=n_projections, p=1, seed=seed))
 
 
+def mean_difference_interval(a: np.ndarray, b: np.ndarray, resamples: int = 1000,
+                             seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """mean(a) - mean(b) and its 95% interval. Below ``NORMAL_INTERVAL_MIN`` values on a side,
+    SciPy's percentile bootstrap with ``resamples`` resamples; from there on the normal
+    approximation +- z sqrt(var_a / n_a + var_b / n_b) (central limit theorem), as accurate at that
+    size and one pass over the values, where the bootstrap holds ``resamples`` copies of them."""
+    value = float(a.mean() - b.mean())
+    if min(len(a), len(b)) >= NORMAL_INTERVAL_MIN:
+        half = scipy.stats.norm.ppf(0.975) * math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+        return value, (value - half, value + half)
+    ci = scipy.stats.bootstrap((a, b), lambda u, v, axis: u.mean(axis) - v.mean(axis), n_resamples=resamples,
+                               confidence_level=0.95, method="percentile", random_state=seed).confidence_interval
+    return value, (float(ci.low), float(ci.high))
+
+
 def _check_ctransform_size(n: int, m: int, max_entries: int) -> None:
     if n * m > max_entries:
         raise InputError(f"the c-transform of {n} x {m} samples needs {n * m:.1e} distances (at most "
@@ -152,28 +183,56 @@ def ctransform_w1(fx: Array, x: Array, y: Array, max_entries: int = CTRANSFORM_M
     return float(phi.double().mean() + psi.double().mean())
 
 
+@dataclass
+class _Training:
+    """How a critic's training ended: the steps behind the critic kept, and why it stopped."""
+
+    steps: int
+    status: str  # settled, cap, interrupted or diverged
+    diverged_at: int | None = None
+
+
 class CriticEstimator:
     """W1 by training a Lipschitz-regularized critic on the Kantorovich-Rubinstein dual.
 
     ``fit(x, y)`` splits each set into training and held-out samples, trains the critic with
-    AdaShift on minibatches until the held-out estimate and the Lipschitz constant have settled (or
-    ``steps`` is reached), anneals the learning rate to 0 over a quarter as many steps again,
-    then measures K on many fresh interpolates. ``result_`` holds the
-    estimate on all samples, the held-out estimate with a bootstrap 95% interval (a 1-Lipschitz
-    critic on unseen samples gives a lower bound of the population W1), K, steps and seconds.
+    AdaShift on minibatches until the held-out estimate and the Lipschitz constant have settled
+    (``Plateau``) or ``steps`` is reached, anneals the learning rate to 0 over a quarter as many
+    steps again, then measures K on many fresh interpolates. ``result_`` holds the estimate on all
+    samples, the held-out estimate with a 95% interval (a 1-Lipschitz critic on unseen samples
+    gives a lower bound of the population W1), K, steps, seconds and how training ended. A
+    training that goes non-finite (gap, penalty or MaxAL's multiplier) stops there and the critic
+    goes back to its last finite state, kept at each check window (status ``diverged``). Every
+    ``fit`` starts from a fresh copy of the critic and the regularizer, and draws its randomness
+    from ``seed`` without touching torch's global generator.
 
     Args:
         regularizer: one of clip, gp, lp, sn, maxgp, maxal, or a ``Regularizer`` instance.
-        critic: the network; by default an MLP of ``width``, ``depth`` and GroupSort ``group``
-            (or a conv net for images of side >= 16).
+        critic: the network; by default ``critic_for``'s GroupSort MLP of ``width`` and ``depth``
+            on the flattened samples, images included, with groups of ``group`` (by default 2 below
+            16 dimensions, 8 from 16 on).
         steps: the most critic steps before annealing; at least ``min_steps`` are taken.
+        lr: AdaShift's learning rate; by default 1e-3, times 128 / ``width`` for a critic built
+            wider than 128. AdaShift (like Adam) scales each tensor's step to its gradient's RMS,
+            so a hidden layer's step grows with its width, and width 512 at 1e-3 blew up within
+            10 steps; 1 / width is muP's rule for Adam (Yang et al., "Tensor Programs V", arXiv
+            2203.03466).
+        warmup: steps (at most a tenth of ``steps``) over which the learning rate ramps up
+            linearly. A fresh critic's K starts far below 1 (a factor 0.58 per default layer),
+            the MaxAL penalty pushes every layer up at once and, AdaShift's second moment being
+            one step old, the first steps overshoot: depth 8 or width 512 went non-finite within
+            10 steps without it.
         tol: relative change of K and rise of the held-out gap (means over two windows of
             ``check_every`` steps) since half as many steps, under which training has settled.
+        bootstrap: resamples of the held-out interval's bootstrap (sets of fewer than
+            ``NORMAL_INTERVAL_MIN`` held-out samples a side; larger ones get the normal interval).
         ctransform: also compute ``ctransform_w1`` of the trained critic on all samples (a
             certified lower bound of the exact plug-in W1; sets up to 50k x 50k).
-        interruptible: a Ctrl-C (or SIGTERM) during training stops it after the current step, and
-            the critic trained so far is still measured, with ``interrupted`` set in the result;
-            a second one quits. Off, Ctrl-C raises KeyboardInterrupt as usual.
+        should_stop: called after each step; when it returns True, training stops and the critic
+            trained so far is still measured, with status ``interrupted`` (a Ctrl-C handler in an
+            application, a time budget).
+        interruptible: deprecated, use ``should_stop``: fit installs Ctrl-C/SIGTERM handlers that
+            stop training (a second signal quits).
     """
 
     def __init__(
@@ -184,10 +243,10 @@ class CriticEstimator:
         steps: int = 8000,
         min_steps: int = 1000,
         batch_size: int = 256,
-        lr: float = 1e-3,
+        lr: float | None = None,
         width: int = 128,
         depth: int = 4,
-        group: int = 2,
+        group: int | None = None,
         holdout: float = 0.2,
         tol: float = 0.005,
         check_every: int = 500,
@@ -197,36 +256,68 @@ class CriticEstimator:
         progress: bool = False,
         ctransform: bool = False,
         interruptible: bool = False,
+        should_stop: Callable[[], bool] | None = None,
+        warmup: int = 100,
         **regularizer_kwargs: Any,
     ) -> None:
         if isinstance(regularizer, str) and regularizer not in CRITIC_METHODS:
             raise InputError(f"unknown critic method {regularizer!r}; choose one of {', '.join(CRITIC_METHODS)}")
+        if interruptible:
+            warnings.warn("CriticEstimator(interruptible=True) is deprecated: pass should_stop, and handle "
+                          "signals in the application (ot_gan.interrupt.stop_on_signals)", DeprecationWarning,
+                          stacklevel=2)
         self.regularizer = (make_regularizer(regularizer, **regularizer_kwargs)
                             if isinstance(regularizer, str) else regularizer)
         self.method = regularizer if isinstance(regularizer, str) else type(regularizer).__name__.lower()
         self.critic = critic
-        self.steps, self.min_steps, self.batch_size, self.lr = steps, min_steps, batch_size, lr
+        self._templates = (self.regularizer, critic)  # what every fit copies afresh
+        if lr is None:
+            lr = DEFAULT_LR * (min(1.0, DEFAULT_WIDTH / width) if critic is None else 1.0)
+        self.steps, self.min_steps, self.batch_size, self.lr, self.warmup = steps, min_steps, batch_size, lr, warmup
         self.width, self.depth, self.group, self.holdout, self.tol = width, depth, group, holdout, tol
         self.check_every, self.bootstrap = check_every, bootstrap
         self.device, self.seed, self.progress = torch.device(device), seed, progress
-        self.ctransform, self.interruptible = ctransform, interruptible
-        self.scale = 1.0  # the gap is divided by this: the measured K, or 1 for MaxAL
+        self.ctransform, self.interruptible, self.should_stop = ctransform, interruptible, should_stop
+        self.scale = 1.0  # the gap is divided by this: the measured K, or k for MaxAL
         self.result_: W1Result | None = None
 
     def fit(self, x: Array, y: Array) -> CriticEstimator:
-        """Train the critic on samples x ~ P and y ~ Q; sets ``result_``."""
+        """Train a fresh critic on samples x ~ P and y ~ Q; sets ``critic``, ``regularizer`` and
+        ``result_``."""
         start = time.perf_counter()
         x, y = _check_pair(x, y)
         if self.ctransform:
             _check_ctransform_size(len(x), len(y), CTRANSFORM_MAX_ENTRIES)
-        torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
         (tr_x, ho_x), (tr_y, ho_y) = (split_indices(n, self.holdout, gen) for n in (len(x), len(y)))
-        if self.critic is None:
-            self.critic = critic_for(tuple(x.shape[1:]), width=self.width, depth=self.depth, group=self.group)
-        critic = self.regularizer.prepare(self.critic).to(self.device)
-        self.regularizer.to(self.device)
+        self._prepare(tuple(x.shape[1:]))
+        with stop_on_signals(STOP_NOTICE) if self.interruptible else nullcontext(StopRequest()) as signals:
+            asked = self.should_stop or (lambda: False)
+            training = self._train(x, y, (tr_x, tr_y), (ho_x, ho_y), gen, lambda: signals.requested or asked())
+        self.result_ = self._evaluate(x, y, ho_x, ho_y, training)
+        self.result_.seconds = time.perf_counter() - start
+        return self
+
+    def _prepare(self, shape: tuple[int, ...]) -> None:
+        """A fresh regularizer and critic (a copy of the one given, or a new one for ``shape``),
+        prepared and on the device; initial weights (and spectral norm's vectors) from ``seed``."""
+        regularizer, critic = (copy.deepcopy(t) for t in self._templates)
+        with torch.random.fork_rng(devices=[]):  # the caller's global generator is left as it was
+            torch.default_generator.manual_seed(self.seed)
+            if critic is None:
+                critic = critic_for(shape, width=self.width, depth=self.depth, group=self.group)
+            critic = regularizer.prepare(critic)
+        regularizer.generator = torch.Generator(self.device).manual_seed(self.seed)
+        self.critic, self.regularizer = critic.to(self.device), regularizer.to(self.device)
+
+    def _train(self, x: Tensor, y: Tensor, train: tuple[Tensor, Tensor], held: tuple[Tensor, Tensor],
+               gen: torch.Generator, stop: Callable[[], bool]) -> _Training:
+        """Train ``self.critic`` on the training indices until ``Plateau`` says it has settled or
+        ``steps``, then anneal; stop early on ``stop()`` or a non-finite value (then the critic
+        goes back to its last finite state)."""
+        critic, regularizer = self.critic, self.regularizer
         opt = AdaShift(critic.parameters(), lr=self.lr, betas=(0.0, 0.999), reduce="max_mean", eps=1e-8)
+        rule, guard = Plateau(self.check_every, self.tol, self.min_steps), DivergenceGuard(critic, regularizer)
 
         def batch(data: Tensor, idx: Tensor) -> Tensor:
             pick = idx[torch.randint(len(idx), (self.batch_size,), generator=gen)]
@@ -234,84 +325,69 @@ class CriticEstimator:
 
         # Stopping watches the gap on (up to 2048 a side of) the held-out samples too: on a small
         # high-dimensional set the training gap keeps rising as the critic memorizes it.
-        watch = (x[ho_x[:2048]], y[ho_y[:2048]]) if len(ho_x) > 1 and len(ho_y) > 1 else None
-        window: list[tuple[float, float]] = []  # (gap, slope) of each step since the last check
-        watched: list[float] = []  # held-out gaps, ten times per check window
-        history: list[tuple[float, float, float]] = []  # means of both at each check (nan: no held-out)
-        step, anneal_start, anneal_steps = 0, None, 0
-        notice = "ot-gan: stopping the critic's training to report the estimate so far (Ctrl-C again quits)"
-        with (stop_on_signals(notice) if self.interruptible else nullcontext(StopRequest()) as stop,
-              tqdm(total=self.steps, desc=f"W1 {self.method}", disable=not self.progress, leave=False) as bar):
-            while not stop.requested and (anneal_start is None or step < anneal_start + anneal_steps):
+        watch = (x[held[0][:2048]], y[held[1][:2048]]) if min(map(len, held)) > 1 else None
+        step, status, anneal_start, anneal_steps = 0, "cap", None, 0
+        with tqdm(total=self.steps, desc=f"W1 {self.method}", disable=not self.progress, leave=False) as bar:
+            while anneal_start is None or step < anneal_start + anneal_steps:
+                if step and stop():  # asked between two steps: at least one is taken
+                    status = "interrupted"
+                    break
                 step += 1
-                if anneal_start is not None:
-                    for group in opt.param_groups:
-                        group["lr"] = self.lr * (1 - (step - anneal_start) / anneal_steps)
-                xb, yb = batch(x, tr_x), batch(y, tr_y)
-                f = critic(torch.cat([xb, yb]))
-                gap = f[: len(xb)].mean() - f[len(xb):].mean()
-                loss = -gap + self.regularizer.penalty(critic, xb, yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                self.regularizer.after_step(critic)
+                for group in opt.param_groups:
+                    group["lr"] = self._lr_at(step, anneal_start, anneal_steps)
+                values = guard.check(step, *critic_step(critic, regularizer, opt, batch(x, train[0]),
+                                                        batch(y, train[1])))
+                if values is None:
+                    guard.restore()
+                    return _Training(guard.kept_at, "diverged", step)
                 bar.update()
                 if anneal_start is not None:
                     continue
-                window.append((gap.item(), self.regularizer.last_slope))
-                if watch is not None and step % max(1, self.check_every // 10) == 0:
-                    watched.append(self._gap(*watch))
+                probe = watch is not None and step % rule.probe_every == 0
+                settled = rule.record(step, values[0], regularizer.last_slope, self._gap(*watch) if probe else None)
                 if step % self.check_every == 0:
-                    slopes = [s for _, s in window if math.isfinite(s)]
-                    history.append((sum(g for g, _ in window) / len(window),
-                                    sum(slopes) / len(slopes) if slopes else 1.0,
-                                    sum(watched) / len(watched) if watched else math.nan))
-                    window.clear()
-                    watched.clear()
-                    bar.set_postfix(gap=f"{history[-1][0]:.4g}", K=f"{history[-1][1]:.3f}")
-                settled = step % self.check_every == 0 and step >= self.min_steps and self._settled(history)
+                    guard.keep(step)
+                    bar.set_postfix(gap=f"{rule.history[-1][0]:.4g}", K=f"{rule.history[-1][1]:.3f}")
                 if settled or step == self.steps:
-                    # Decay lr to 0 so that the critic, and with it K, stops jittering.
-                    anneal_start, anneal_steps = step, max(1, step // 4)
+                    status, anneal_start, anneal_steps = ("settled" if settled else "cap"), step, max(1, step // 4)
+                    guard.keep(step)
                     bar.total = step + anneal_steps
                     bar.refresh()
-        interrupted = stop.requested and (anneal_start is None or step < anneal_start + anneal_steps)
+        return _Training(step, status)
 
-        critic.eval()
+    def _lr_at(self, step: int, anneal_start: int | None, anneal_steps: int) -> float:
+        """The learning rate of ``step``: a linear warm-up, then ``lr``, then from ``anneal_start``
+        a linear decay to 0 (the critic, and with it K, stops jittering)."""
+        if anneal_start is not None:
+            return self.lr * (1 - (step - anneal_start) / anneal_steps)
+        ramp = min(self.warmup, self.steps // 10)  # short runs get a short ramp
+        return self.lr * min(1.0, step / ramp) if ramp else self.lr
+
+    def _evaluate(self, x: Tensor, y: Tensor, ho_x: Tensor, ho_y: Tensor, training: _Training) -> W1Result:
+        """Measure the trained critic: K, the estimate on all samples, the held-out estimate and
+        its interval, the c-transform if asked."""
+        self.critic.eval()
         k = self.lipschitz_constant(x, y)
-        self.scale = 1.0 if self.method == "maxal" else k
+        self.scale = self.regularizer.k if self.regularizer.calibrates_lipschitz else k
         fx, fy = self._values(x), self._values(y)
-        distance = (fx.mean() - fy.mean()).item() / self.scale
+        distance = (fx.double().mean() - fy.double().mean()).item() / self.scale
         heldout, ci = None, None
-        if len(ho_x) > 1 and len(ho_y) > 1:  # a bootstrap needs two samples a side
-            heldout, ci = self._heldout(fx[ho_x], fy[ho_y])
+        if len(ho_x) > 1 and len(ho_y) > 1:  # an interval needs two samples a side
+            heldout, ci = mean_difference_interval(fx[ho_x].double().numpy() / self.scale,
+                                                   fy[ho_y].double().numpy() / self.scale, self.bootstrap, self.seed)
         refined = ctransform_w1(fx / self.scale, x, y, device=self.device) if self.ctransform else None
-        self.result_ = W1Result(
-            distance=distance, method=self.method, n_a=len(x), n_b=len(y), dim=int(x[0].numel()),
-            seconds=time.perf_counter() - start, heldout=heldout, ci95=ci, lipschitz=k, steps=step,
-            ctransform=refined, interrupted=interrupted,
-            details={"regularizer": self.regularizer.hyperparameters(), "divided_by_K": self.method != "maxal",
+        status, diverged_at = training.status, training.diverged_at
+        if not all(map(math.isfinite, (distance, k))):  # finite weights whose values still overflow
+            status, diverged_at = "diverged", diverged_at or training.steps
+        regularizer = self.regularizer
+        return W1Result(
+            distance=distance, method=self.method, n_a=len(x), n_b=len(y), dim=int(x[0].numel()), seconds=0.0,
+            heldout=heldout, ci95=ci, lipschitz=k, steps=training.steps, ctransform=refined,
+            interrupted=status == "interrupted", status=status, diverged_at=diverged_at,
+            details={"regularizer": regularizer.hyperparameters(), "divided_by_K": not regularizer.calibrates_lipschitz,
                      "batch_size": self.batch_size, "holdout": self.holdout,
-                     "critic_parameters": sum(p.numel() for p in critic.parameters()),
-                     **({"multiplier": self.regularizer.multiplier.item()}
-                        if hasattr(self.regularizer, "multiplier") else {})})
-        return self
-
-    def _settled(self, history: list[tuple[float, float, float]]) -> bool:
-        """Whether K and the gap have settled: the means over the last two check windows against
-        those over the two windows ending halfway through training. K must be within ``tol``
-        (relative); the held-out gap must have risen by less than ``tol`` (falling counts: the
-        critic is memorizing), or without held-out samples the training gap be within ``tol``.
-        Comparing with halfway, a slow climb keeps going however small each window's gain;
-        averaging two windows, the critic's slow swings (about 2% of the gap over 500 steps on
-        rings) cannot pass for a plateau."""
-        if len(history) < 4:
-            return False
-        half = len(history) // 2
-        then, now = np.mean(history[half - 2:half], axis=0), np.mean(history[-2:], axis=0)
-        change = (now - then) / np.maximum(abs(now), 1e-12)
-        gap_settled = change[2] < self.tol if math.isfinite(change[2]) else abs(change[0]) < self.tol
-        return bool(gap_settled and abs(change[1]) < self.tol)
+                     "critic_parameters": sum(p.numel() for p in self.critic.parameters()),
+                     **({"multiplier": regularizer.multiplier.item()} if hasattr(regularizer, "multiplier") else {})})
 
     def _gap(self, a: Tensor, b: Tensor) -> float:
         """E_a f - E_b f, in eval mode (spectral norm's power iteration must not run here)."""
@@ -322,31 +398,27 @@ class CriticEstimator:
 
     @torch.no_grad()
     def _values(self, data: Tensor, chunk: int = 8192) -> Tensor:
-        """f on every sample, streamed in chunks."""
+        """f on every sample, streamed in chunks (n floats in memory, never a float copy of the data)."""
         return torch.cat([self.critic(data[i:i + chunk].to(self.device, torch.float32)).float().cpu()
                           for i in range(0, len(data), chunk)])
 
-    def _heldout(self, fx: Tensor, fy: Tensor) -> tuple[float, tuple[float, float]]:
-        """The held-out estimate and its percentile bootstrap 95% interval (SciPy)."""
-        a, b = fx.double().numpy() / self.scale, fy.double().numpy() / self.scale
-        ci = scipy.stats.bootstrap((a, b), lambda u, v, axis: u.mean(axis) - v.mean(axis), n_resamples=self.bootstrap,
-                                   confidence_level=0.95, method="percentile", random_state=self.seed).confidence_interval
-        return float(a.mean() - b.mean()), (float(ci.low), float(ci.high))
-
     def lipschitz_constant(self, x: Array, y: Array, n: int = 16384, chunk: int = 4096) -> float:
-        """max ||grad f|| over ``n`` fresh interpolates between random pairs of x and y."""
+        """max ||grad f|| over ``n`` fresh interpolates between random pairs of x and y (drawn
+        from ``seed``); nan if a gradient is not finite."""
         x, y = _check_pair(x, y)
-        best = 0.0
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        weights = torch.Generator(self.device).manual_seed(self.seed + 1)
+        best = torch.zeros(())
         for i in range(0, n, chunk):
             m = min(chunk, n - i)
-            xb = x[torch.randint(len(x), (m,))].to(self.device, torch.float32)
-            yb = y[torch.randint(len(y), (m,))].to(self.device, torch.float32)
-            s = gradient_norms(self.critic, interpolates(xb, yb), create_graph=False)
-            best = max(best, s.max().item())
-        return best
+            xb = x[torch.randint(len(x), (m,), generator=gen)].to(self.device, torch.float32)
+            yb = y[torch.randint(len(y), (m,), generator=gen)].to(self.device, torch.float32)
+            s = gradient_norms(self.critic, interpolates(xb, yb, weights), create_graph=False)
+            best = torch.maximum(best, s.max().cpu())  # propagates nan, where max() of floats hides it
+        return best.item()
 
     def distance(self, x: Array, y: Array) -> float:
-        """E_x f - E_y f with the fitted critic, divided by its K (1 for MaxAL)."""
+        """E_x f - E_y f with the fitted critic, divided by its K (k for MaxAL)."""
         if self.result_ is None:
             raise RuntimeError("call fit(x, y) first")
         x, y = _check_pair(x, y)

@@ -7,13 +7,15 @@ import signal
 import numpy as np
 import ot
 import pytest
+import scipy.stats
 import torch
 
 from ot_gan import CriticEstimator, wasserstein1
 from ot_gan.data import toy_2d
 from ot_gan.errors import InputError
-from ot_gan.lipschitz import MaxAL
-from ot_gan.wasserstein import ctransform_w1, exact_w1
+from ot_gan.critic_training import Plateau
+from ot_gan.lipschitz import GradientPenalty, MaxAL
+from ot_gan.wasserstein import _check_pair, ctransform_w1, exact_w1, mean_difference_interval
 
 
 def translated_gaussians(d: int, n: int, shift: float = 2.0, seed: int = 0):
@@ -140,10 +142,20 @@ def test_unknown_method():
         wasserstein1(np.zeros((3, 2)), np.zeros((3, 2)), method="emd")
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_training_and_still_reports_the_critic():
-    """A Ctrl-C during training ends it after that step; the critic trained so far is measured."""
+def test_should_stop_ends_training_and_still_reports_the_critic():
+    """The stop callback (the CLI's Ctrl-C) ends training after that step; the critic trained so
+    far is measured, and the result says it was interrupted."""
+    calls = []  # the SIGINT handler in place at each call: the library installs none of its own
+    x, y = translated_gaussians(2, 1000)
+    r = CriticEstimator(steps=3000, should_stop=lambda: calls.append(signal.getsignal(signal.SIGINT))
+                        or len(calls) == 200).fit(x, y).result_
+    assert set(calls) == {signal.getsignal(signal.SIGINT)}
+    assert r.interrupted and r.status == "interrupted" and not r.converged and r.steps == 200
+    assert 0 < r.distance < 2.0 and r.lipschitz > 0 and r.ci95 is not None
+    assert not wasserstein1(x, y, steps=40, min_steps=40).interrupted
 
+
+def test_deprecated_interruptible_still_stops_on_ctrl_c():
     class CtrlCAtStep40(MaxAL):
         steps = 0
 
@@ -154,13 +166,9 @@ def test_ctrl_c_stops_training_and_still_reports_the_critic():
                 os.kill(os.getpid(), signal.SIGINT)
 
     x, y = translated_gaussians(2, 1000)
-    r = CriticEstimator(CtrlCAtStep40(), steps=3000, interruptible=True).fit(x, y).result_
-    assert r.interrupted and r.steps == 40
-    assert 0 < r.distance < 2.0 and r.ci95 is not None  # 1.62 of the true 2 at step 40
-    assert r.lipschitz == pytest.approx(1.0, abs=0.15)  # 1.06: MaxAL holds K near 1 from the start
-    assert not wasserstein1(x, y, steps=40, min_steps=40).interrupted
-    with pytest.raises(KeyboardInterrupt):  # not asked for: Ctrl-C quits as usual
-        CriticEstimator(CtrlCAtStep40(), steps=3000).fit(x, y)
+    with pytest.warns(DeprecationWarning, match="should_stop"):
+        est = CriticEstimator(CtrlCAtStep40(), steps=3000, interruptible=True)
+    assert est.fit(x, y).result_.interrupted and est.result_.steps == 40
 
 
 def test_tiny_sets_get_no_held_out_interval():
@@ -170,17 +178,31 @@ def test_tiny_sets_get_no_held_out_interval():
     assert r.distance == pytest.approx(math.sqrt(2), rel=0.05)  # every pair is (0, 0)-(1, 1); 1.366 after 25 steps
 
 
-def test_settled_watches_the_held_out_gap():
+def plateau(history):
+    rule = Plateau(tol=0.005)
+    rule.history = history
+    return rule.settled()
+
+
+def test_plateau_watches_the_held_out_gap():
     """K must be flat; the held-out gap must have stopped rising (falling is memorization and
     counts); with no held-out samples the training gap must be flat."""
-    est = CriticEstimator()
     flat_k = [(1.0 + 0.1 * i, 1.0, 0.5) for i in range(6)]  # training gap rising, held-out flat
-    assert est._settled(flat_k)
-    assert est._settled([(g, k, 0.6 - 0.01 * i) for i, (g, k, _) in enumerate(flat_k)])  # held-out falling
-    assert not est._settled([(g, k, 0.5 + 0.01 * i) for i, (g, k, _) in enumerate(flat_k)])  # held-out rising
-    assert not est._settled([(g, 1.0 + 0.01 * i, h) for i, (g, _, h) in enumerate(flat_k)])  # K moving
-    assert not est._settled([(g, k, float("nan")) for g, k, _ in flat_k])  # no held-out: the training gap
-    assert est._settled([(1.0, 1.0, float("nan"))] * 6)
+    assert plateau(flat_k)
+    assert plateau([(g, k, 0.6 - 0.01 * i) for i, (g, k, _) in enumerate(flat_k)])  # held-out falling
+    assert not plateau([(g, k, 0.5 + 0.01 * i) for i, (g, k, _) in enumerate(flat_k)])  # held-out rising
+    assert not plateau([(g, 1.0 + 0.01 * i, h) for i, (g, _, h) in enumerate(flat_k)])  # K moving
+    assert not plateau([(g, k, float("nan")) for g, k, _ in flat_k])  # no held-out: the training gap
+    assert plateau([(1.0, 1.0, float("nan"))] * 6)
+    assert not plateau([(1.0, 1.0, 0.5)] * 3)  # too short to compare with halfway
+
+
+def test_plateau_averages_each_window_and_waits_for_min_steps():
+    rule = Plateau(check_every=10, tol=0.005, min_steps=50)
+    fired = [rule.record(step, gap=1.0 + step % 2, slope=float("nan") if step % 5 else 1.0,
+                         heldout=0.5 if step % rule.probe_every == 0 else None) for step in range(1, 61)]
+    assert rule.history[0] == (1.5, 1.0, 0.5) and len(rule.history) == 6
+    assert [step for step, f in enumerate(fired, 1) if f] == [50, 60]
 
 
 @pytest.mark.slow
@@ -192,3 +214,89 @@ def test_memorizing_a_small_set_stops_training():
     r = wasserstein1(x, y)
     assert r.steps <= 4000 * 5 // 4
     assert abs(r.heldout) < 0.1 * r.distance
+
+
+def test_fit_twice_starts_afresh_and_leaves_the_global_generator_alone():
+    """Each fit trains a fresh copy of the critic and of the regularizer (spectral norm applied
+    once, MaxAL's multiplier from 0), from the estimator's seed, not torch's global generator."""
+    x, y = translated_gaussians(2, 600)
+    for method in ("maxal", "sn"):
+        est = CriticEstimator(method, steps=60, min_steps=60)
+        torch.manual_seed(5)
+        expected = torch.rand(3)
+        torch.manual_seed(5)
+        first = est.fit(x, y).result_
+        assert torch.equal(torch.rand(3), expected)
+        critic = est.critic
+        second = est.fit(x, y).result_
+        assert est.critic is not critic
+        assert (second.distance, second.lipschitz, second.details) == (first.distance, first.lipschitz, first.details)
+    layers = [m for m in est.critic.modules() if isinstance(m, torch.nn.Linear)]
+    assert all(len(m.parametrizations.weight) == 1 for m in layers)  # spectral norm once, not once per fit
+
+
+def test_a_regularizer_that_calibrates_k_is_not_divided_by_it():
+    """A MaxAL subclass still reads W1 off the gap (the check is the regularizer's own flag, not
+    its name); a custom one that does not calibrate is divided by the measured K."""
+
+    class MyMaxAL(MaxAL):
+        pass
+
+    x, y = translated_gaussians(2, 600)
+    r = CriticEstimator(MyMaxAL(), steps=40, min_steps=40).fit(x, y).result_
+    assert not r.details["divided_by_K"] and r.method == "mymaxal"
+    r = CriticEstimator(GradientPenalty(), steps=40, min_steps=40).fit(x, y).result_
+    assert r.details["divided_by_K"]
+
+
+def test_a_huge_learning_rate_diverges_and_is_reported():
+    """lr = 0.01 (ten times the default) without the warm-up blows the critic up within a few
+    steps: training stops at the first non-finite value, before the first check window, so the
+    critic kept is the initial one and the result says so. With the warm-up it survives."""
+    x, y = translated_gaussians(2, 1000)
+    r = CriticEstimator(steps=400, lr=0.01, warmup=0).fit(x, y).result_
+    assert r.status == "diverged" and not r.converged and not r.interrupted
+    assert 0 < r.diverged_at < 10 and r.steps == 0
+    assert all(math.isfinite(v) for v in (r.distance, r.heldout, *r.ci95, r.lipschitz, r.details["multiplier"]))
+    assert CriticEstimator(steps=400, lr=0.01).fit(x, y).result_.status == "cap"
+
+
+def test_a_runaway_multiplier_goes_back_to_the_last_check():
+    """MaxAL's multiplier driven to infinity after 60 good steps: training stops there, and the
+    critic and multiplier kept at step 60 are measured."""
+
+    class Runaway(MaxAL):
+        updates = 0
+
+        def after_step(self, critic):
+            self.updates += 1
+            self.eta = 1e38 if self.updates > 60 else 1.0
+            super().after_step(critic)
+
+    x, y = translated_gaussians(2, 1000)
+    r = CriticEstimator(Runaway(), steps=400, check_every=20).fit(x, y).result_
+    assert r.status == "diverged" and r.steps == 60 and 60 < r.diverged_at <= 63
+    assert 0.5 < r.distance < 2.5 and 0.5 < r.lipschitz < 2 and abs(r.details["multiplier"]) < 3
+
+
+def test_heldout_interval_is_the_bootstrap_for_small_sets_and_normal_for_large():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1.0, 1.0, 4000), rng.normal(0.0, 2.0, 3000)
+    value, (lo, hi) = mean_difference_interval(a, b)
+    half = 1.959964 * math.sqrt(a.var(ddof=1) / 4000 + b.var(ddof=1) / 3000)
+    assert value == pytest.approx(a.mean() - b.mean()) and (lo, hi) == pytest.approx((value - half, value + half))
+    small = mean_difference_interval(a[:500], b[:400], seed=1)[1]
+    boot = scipy.stats.bootstrap((a[:500], b[:400]), lambda u, v, axis: u.mean(axis) - v.mean(axis),
+                                 n_resamples=1000, method="percentile", random_state=1).confidence_interval
+    assert small == pytest.approx((boot.low, boot.high))
+    # Where both apply, they agree: the normal one is the bootstrap's large-sample limit.
+    boot = scipy.stats.bootstrap((a, b), lambda u, v, axis: u.mean(axis) - v.mean(axis), n_resamples=1000,
+                                 method="percentile", random_state=0).confidence_interval
+    assert (lo, hi) == pytest.approx((boot.low, boot.high), abs=0.1 * half)
+
+
+def test_float32_arrays_are_used_in_place():
+    """The data are never copied to float: a float32 array is read where it lies."""
+    x = np.zeros((100, 3), np.float32)
+    t, _ = _check_pair(x, x)
+    assert t.data_ptr() == x.ctypes.data

@@ -156,3 +156,18 @@ def test_the_first_figure_is_the_held_out_estimate_and_cautions_say_why_it_may_b
     assert r["ci95"][0] <= 0 <= r["ci95"][1]
     assert any("do not tell the two sets apart" in c for c in r["cautions"])
     assert any("only 60 held-out samples" in c for c in r["cautions"])
+
+
+def test_a_diverged_training_is_one_line_and_exit_1(monkeypatch):
+    """A critic driven to divergence (ten times the default learning rate, no warm-up): no NaN printed as a
+    distance, one line on stderr that says so and what to try, exit 1; --json carries the status."""
+    from ot_gan.apps import wdist
+    from ot_gan.wasserstein import wasserstein1
+
+    monkeypatch.setattr(wdist, "wasserstein1", lambda x, y, method, **kw: wasserstein1(x, y, method, lr=0.01, warmup=0, **kw))
+    code, out, err = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--quiet")
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "diverged at step" in err and "--width" in err
+    code, out, err = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--quiet", "--json")
+    r = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    assert code == 1 and r["status"] == "diverged" and not r["converged"] and 0 < r["diverged_at"] < 200
