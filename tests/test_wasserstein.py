@@ -173,9 +173,9 @@ def test_deprecated_interruptible_still_stops_on_ctrl_c():
 
 def test_tiny_sets_get_no_held_out_interval():
     """Five and four samples leave one held-out sample a side: no bootstrap, still an estimate."""
-    r = wasserstein1(np.zeros((5, 2)), np.ones((4, 2)), steps=20, progress=False)
+    r = wasserstein1(np.zeros((5, 2)), np.ones((4, 2)), steps=100, progress=False)
     assert r.heldout is None and r.ci95 is None
-    assert r.distance == pytest.approx(math.sqrt(2), rel=0.05)  # every pair is (0, 0)-(1, 1); 1.366 after 25 steps
+    assert r.distance == pytest.approx(math.sqrt(2), rel=0.05)  # every pair is (0, 0)-(1, 1)
 
 
 def plateau(history):
