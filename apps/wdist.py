@@ -189,7 +189,8 @@ def format_table(r: dict[str, Any]) -> str:
                 "includes the training samples")
         plug = [name for name, shown in (("exact", r["exact"] is not None),
                                          ("c-transform", r.get("ctransform") is not None)) if shown]
-        note += (f"; it and {' and '.join(plug)} target the plug-in W1 of these two sets, which is biased "
+        names = ["it", *plug]
+        note += (f"; {', '.join(names[:-1])} and {names[-1]} target the plug-in W1 of these two sets, which is biased "
                  "upward in high dimension." if plug else " and is biased upward when the critic memorizes them.")
         lines += ["", *textwrap.wrap(note, 100, break_on_hyphens=False)]
     elif critic:
