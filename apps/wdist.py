@@ -71,6 +71,8 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
     xa, xb = load_pair(cfg)
     if cfg.method in CRITIC_METHODS:
         check_split(cfg, len(xa), len(xb))
+        if cfg.group_size and cfg.width % cfg.group_size:
+            raise InputError(f"--width {cfg.width} is not a multiple of --group-size {cfg.group_size}")
         kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
                       group=cfg.group_size, holdout=cfg.holdout, device=device, seed=cfg.seed, progress=progress,
                       ctransform=cfg.ctransform)
@@ -218,8 +220,8 @@ def format_table(r: dict[str, Any]) -> str:
 @click.option("--group-size", type=click.IntRange(2), default=None,
               help="Features sorted together by the MLP's GroupSort activations (--width must be a multiple). "
                    "By default 2 (MaxMin) below 16 dimensions, where pairs fit the kinks of 2-D potentials "
-                   "best, and 8 from 16 on, where groups of 8 fit curved potentials (a radial one) much more "
-                   "closely.")
+                   "best, and 8 from 16 on (if --width is a multiple of 8), where groups of 8 fit curved "
+                   "potentials (a radial one) much more closely.")
 @click.option("--size", type=click.IntRange(4), default=32, show_default=True,
               help="Side length image folders and photos are resized and cropped to.")
 @click.option("--holdout", type=click.FloatRange(0, 0.9), default=0.2, show_default=True,

@@ -122,7 +122,7 @@ def bad_inputs(tmp_path):
     (["digits", "digits", "--config", "{t}/bad.yaml"], "unknown keys methd"),
     (["digits", "digits", "--method", "exact", "--ctransform"], "has none"),
     (["{t}/huge.npy", "{t}/huge.npy", "--ctransform"], "subsample the sets"),
-    (["gaussians:50", "rings:50", "--width", "20", "--group-size", "8"], "width 20 is not a multiple"),
+    (["gaussians:50", "rings:50", "--width", "20", "--group-size", "8"], "--width 20 is not a multiple of --group-size 8"),
 ])
 def test_bad_input_is_one_line_and_exit_2(bad_inputs, args, message):
     code, out, err = run("wdist", *[a.format(t=bad_inputs) for a in args])
