@@ -327,7 +327,10 @@ class CriticEstimator:
         # high-dimensional set the training gap keeps rising as the critic memorizes it.
         watch = (x[held[0][:2048]], y[held[1][:2048]]) if min(map(len, held)) > 1 else None
         step, status, anneal_start, anneal_steps = 0, "cap", None, 0
-        with tqdm(total=self.steps, desc=f"W1 {self.method}", disable=not self.progress, leave=False) as bar:
+        # The bar's total is the most the run can take (the cap and its annealing), so its time
+        # estimate is an upper bound that shrinks, once, when training settles early.
+        most = self.steps + max(1, self.steps // 4)
+        with tqdm(total=most, desc=f"W1 {self.method}", disable=not self.progress, leave=False) as bar:
             while anneal_start is None or step < anneal_start + anneal_steps:
                 if step and stop():  # asked between two steps: at least one is taken
                     status = "interrupted"
