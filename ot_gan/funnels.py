@@ -12,6 +12,7 @@ See docs/algorithms.md, section 1 ("Benchmark pairs with a known W1").
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -61,10 +62,9 @@ class Funnels:
         return away / away.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def photo_crops(n: int, size: int, gen: torch.Generator) -> Tensor:
-    """``n`` random ``size`` x ``size`` crops (3, size, size) in [-1, 1] of the color photos in
-    ``skimage.data``, each photo first scaled so that its short side is 4 ``size``: crops of a
-    quarter of a scene, from random positions (overlapping, unlike the ``photos`` source)."""
+@functools.lru_cache(maxsize=4)
+def _scaled_photos(size: int) -> tuple[Tensor, ...]:
+    """The photos of ``skimage.data`` in [-1, 1], each scaled so that its short side is 4 ``size``."""
     import skimage.data
 
     photos = []
@@ -74,6 +74,14 @@ def photo_crops(n: int, size: int, gen: torch.Generator) -> Tensor:
         short = min(img.shape[1:])
         photos.append(v2.functional.resize(img, [round(s * 4 * size / short) for s in img.shape[1:]],
                                            antialias=True))
+    return tuple(photos)
+
+
+def photo_crops(n: int, size: int, gen: torch.Generator) -> Tensor:
+    """``n`` random ``size`` x ``size`` crops (3, size, size) in [-1, 1] of the color photos in
+    ``skimage.data``, each photo first scaled so that its short side is 4 ``size``: crops of a
+    quarter of a scene, from random positions (overlapping, unlike the ``photos`` source)."""
+    photos = _scaled_photos(size)
     which = torch.randint(len(photos), (n,), generator=gen)
     out = torch.empty(n, 3, size, size)
     for i, p in enumerate(which.tolist()):
