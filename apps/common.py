@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import yaml
 
-from ot_gan.errors import InputError, UnreadableImages
+from ot_gan.errors import InputError, UnreadableImages, cli_setting
 
 if TYPE_CHECKING:  # torch and the engine load with the command that needs them, not for --help
     import torch
@@ -84,9 +84,9 @@ class Group(click.Group):
         except click.UsageError as err:  # a subcommand's bad flag or value
             raise one_line(err) from None
         except UnreadableImages as err:
-            raise BadInput(f"{err}; --skip-bad goes on without them") from None
+            raise BadInput(f"{err.render(cli_setting)}; --skip-bad goes on without them") from None
         except InputError as err:
-            raise BadInput(str(err)) from None
+            raise BadInput(err.render(cli_setting)) from None
         except OSError as err:  # a folder that cannot be written, a full disk...
             if err.filename is None:
                 raise
@@ -96,7 +96,7 @@ class Group(click.Group):
 
             if not isinstance(err, TrainingDiverged):
                 raise
-            click.echo(f"ot-gan: {err}", err=True)
+            click.echo(f"ot-gan: {err.render(cli_setting)}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:  # click would print "Aborted!" and exit 1
             click.echo("\not-gan: interrupted", err=True)

@@ -98,7 +98,8 @@ def _cost_matrix(x: Tensor, y: Tensor, max_entries: int, method: str) -> np.ndar
     if len(x) * len(y) > max_entries:
         gib = len(x) * len(y) * 8 / 2**30
         raise InputError(f"{method} on {len(x)} x {len(y)} samples needs a {gib:.1f} GiB cost matrix; "
-                         f"use the maxal method (or a subsample) for sets this large")
+                         "use {method} (or a subsample) for sets this large",
+                         method="maxal")
     return ot.dist(x.flatten(1).double().numpy(), y.flatten(1).double().numpy(), metric="euclidean")
 
 

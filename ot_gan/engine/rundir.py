@@ -92,15 +92,15 @@ def open_run(path: Path, app: str, config: dict[str, Any], overwrite: bool = Fal
     config = json.loads(json.dumps(config))  # tuples become lists, as YAML and checkpoints keep them
     run = RunDir(path, app)
     if run.path.exists() and not run.path.is_dir():
-        raise InputError(f"{path}: exists and is a file; --out takes a run directory")
+        raise InputError(f"{path}: exists and is a file; {{out}} takes a run directory", out=None)
     exists = run.path.is_dir() and any(run.path.iterdir())
     if exists:
         saved_app = run.saved_app()
         if saved_app is None:
-            raise InputError(f"{path}: exists and is not an ot-gan run; choose another --out")
+            raise InputError(f"{path}: exists and is not an ot-gan run; choose another {{out}}", out=None)
         if saved_app != app:
             raise InputError(f"{path}: a run of `ot-gan {saved_app} train`, not of `ot-gan {app} train`; "
-                             "choose another --out")
+                             "choose another {out}", out=None)
         if overwrite:
             shutil.rmtree(run.path)
             exists = False
@@ -119,7 +119,7 @@ def open_run(path: Path, app: str, config: dict[str, Any], overwrite: bool = Fal
     if changed:
         listing = ", ".join(f"{k} {saved[k]!r} (now {config[k]!r})" for k in changed)
         raise InputError(f"{path}: was trained with {listing}; resume with the same settings, "
-                         "or pass --overwrite or another --out to start afresh")
+                         "or pass {overwrite} or another {out} to start afresh", overwrite=True, out=None)
     run.truncate_metrics(checkpoint["step"])
     config = {**saved, **{k: v for k, v in config.items() if k in RESUMABLE}}
     run.write_config(config)

@@ -34,7 +34,7 @@ from ot_gan.engine.checkpoint import save_checkpoint
 from ot_gan.engine.pace import Pace
 from ot_gan.engine.rundir import RunDir, open_run
 from ot_gan.engine.task import Batch, Task
-from ot_gan.errors import InputError
+from ot_gan.errors import InputError, NamesSettings
 from ot_gan.interrupt import stop_on_signals
 from ot_gan.optim import REDUCES, AdaShift
 
@@ -83,7 +83,7 @@ class TrainConfig:
                                    "counts them) instead of stopping.")
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(NamesSettings, RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
 
@@ -97,13 +97,13 @@ class TrainResult:
 
 
 def pick_device(name: str) -> torch.device:
-    """The device for ``--device auto|cpu|cuda``."""
+    """The device named auto, cpu or cuda."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available (use --device cpu)")
+        raise InputError("{device}: no CUDA device is available; use the CPU", device="cuda")
     if name not in ("cpu", "cuda"):
-        raise InputError(f"--device {name}: choose auto, cpu or cuda")
+        raise InputError("{device}: choose auto, cpu or cuda", device=name)
     return torch.device(name)
 
 
@@ -125,7 +125,7 @@ def train(make_task: Callable[[], Task], config: TrainConfig, data: dict[str, An
     torch.set_num_threads(config.threads)
     rank, world, device = distributed.setup(pick_device(config.device))
     if config.batch_size % world:
-        raise InputError(f"--batch-size {config.batch_size} does not split over {world} processes")
+        raise InputError(f"{{batch_size}} does not split over {world} processes", batch_size=config.batch_size)
     torch.manual_seed(config.seed)
     task = make_task()
     run, checkpoint = None, None
@@ -232,7 +232,7 @@ class Trainer:
             losses = loss_fn(batch)
         values = {k: v.item() for k, v in losses.items()}
         if distributed.any_rank(not math.isfinite(values["loss"]), self.world, self.device):
-            raise TrainingDiverged(self._divergence_message(phase, values["loss"]))
+            raise TrainingDiverged(self._divergence_message(phase, values["loss"]), lr=None, bf16=None)
         opt = self.optimizers[phase]
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
@@ -245,7 +245,7 @@ class Trainer:
         where = (f"{self.run.latest} (step {self.saved_step}) is kept" if self.saved_step and self.run
                  else "no checkpoint was written yet")
         return (f"the {phase} loss became {value} at step {self.step + 1}; training stopped and {where}. "
-                "Try a lower --lr, a stronger Lipschitz regularizer, or training without --bf16.")
+                "Try a lower {lr}, a stronger Lipschitz regularizer, or training without {bf16}.")
 
     def train_step(self) -> None:
         """n_critic critic updates, then one generator update, each on its own batch."""
