@@ -82,7 +82,7 @@ def test_ctransform_bounds_exact_from_below_and_the_critic_from_above():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("d,group", [(2, 2), (16, 2), (64, 8)])
+@pytest.mark.parametrize("d,group", [(16, 2), (64, 8)])  # 2-D: the mixtures and the translation
 def test_maxal_recovers_a_scaling(d, group):
     """W1(N(0, I), N(0, 1.5^2 I)) = 0.5 E||x|| (x -> 1.5x moves each point 0.5||x||, and ||x|| is
     a 1-Lipschitz potential that certifies it): within 5%, with K within 2% of 1. In 64-D the
@@ -96,11 +96,12 @@ def test_maxal_recovers_a_scaling(d, group):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("d", [2, 16, 64])
+@pytest.mark.parametrize("d", [2, 64])  # 16-D: the scaling
 def test_maxal_recovers_a_translation(d):
-    """W1(N(0, I), N(v, I)) = ||v|| = 2: within 5%, with K within 2% of 1."""
-    x, y = translated_gaussians(d, 4000)
-    r = wasserstein1(x, y, steps=3000)
+    """W1(N(0, I), N(v, I)) = ||v|| = 2: within 5%, with K within 2% of 1 (a linear potential:
+    1,500 steps read 1.01-1.02 of it in 2-D and 64-D)."""
+    x, y = translated_gaussians(d, 2000)
+    r = wasserstein1(x, y, steps=1500)
     assert r.distance == pytest.approx(2.0, rel=0.05)
     assert r.lipschitz == pytest.approx(1.0, abs=0.02)
     lo, hi = r.ci95
@@ -110,17 +111,17 @@ def test_maxal_recovers_a_translation(d):
 
 @pytest.mark.slow
 def test_fitted_critic_generalizes_to_fresh_samples():
-    x, y = translated_gaussians(8, 3000)
-    est = CriticEstimator("maxal", steps=2000).fit(x, y)
-    fx, fy = translated_gaussians(8, 20000, seed=0)  # same shift; rows past 3000 are unseen
+    x, y = translated_gaussians(8, 2000)
+    est = CriticEstimator("maxal", steps=1000).fit(x, y)
+    fx, fy = translated_gaussians(8, 20000, seed=0)  # same shift; rows past 2000 are unseen
     assert est.distance(fx[3000:], fy[3000:]) == pytest.approx(2.0, rel=0.05)
 
 
 @pytest.mark.slow
 def test_maxgp_is_divided_by_its_lipschitz_constant():
     """MaxGP settles above K = 1 (near 1 + W / (2 rho)); dividing by K recovers W1."""
-    x, y = translated_gaussians(2, 3000)
-    r = wasserstein1(x, y, method="maxgp", rho=2.0, steps=2000)
+    x, y = translated_gaussians(2, 2000)
+    r = wasserstein1(x, y, method="maxgp", rho=2.0, steps=1000)
     assert r.lipschitz > 1.2
     assert r.details["divided_by_K"]
     assert r.distance == pytest.approx(2.0, rel=0.05)
