@@ -12,6 +12,7 @@ x_hat = a x_r + (1 - a) x_g, a ~ U[0, 1] per pair; k is the target Lipschitz con
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -118,6 +119,13 @@ class GradientPenalty(Regularizer):
         return {"rho": self.rho, "k": self.k}
 
 
+class OneSidedGradientPenalty(GradientPenalty):
+    """``GradientPenalty`` with ``one_sided``: rho mean_i max(0, s_i - k)^2 (WGAN-LP, arXiv 1709.08894)."""
+
+    def __init__(self, rho: float = 10.0, k: float = 1.0) -> None:
+        super().__init__(rho, k, one_sided=True)
+
+
 class _MaxSlope(Regularizer):
     """Shared by MaxGP and MaxAL: the batch maximum of s_i, with an optional buffer that carries
     the ``buffer`` interpolates of largest slope into the next batch (arXiv 1904.01184).
@@ -216,11 +224,18 @@ def regularizer_by_name(name: str, rho: float) -> Regularizer:
     return make_regularizer(name, **({"rho": rho} if name in ("gp", "lp", "maxgp", "maxal") else {}))
 
 
+REGULARIZERS: dict[str, type[Regularizer]] = {
+    "clip": WeightClip, "gp": GradientPenalty, "lp": OneSidedGradientPenalty, "sn": SpectralNorm, "maxgp": MaxGP,
+    "maxal": MaxAL}
+
+
+def regularizer_options(name: str) -> list[str]:
+    """The keyword hyperparameters of the regularizer ``name`` (its class's parameters)."""
+    return list(inspect.signature(REGULARIZERS[name]).parameters)
+
+
 def make_regularizer(name: str, **kwargs: Any) -> Regularizer:
     """A regularizer by name (one of ``METHODS``), with its keyword hyperparameters."""
-    factories = {"clip": WeightClip, "gp": GradientPenalty,
-                 "lp": lambda **kw: GradientPenalty(one_sided=True, **kw),
-                 "sn": SpectralNorm, "maxgp": MaxGP, "maxal": MaxAL}
-    if name not in factories:
+    if name not in REGULARIZERS:
         raise ValueError(f"unknown Lipschitz regularizer {name!r}; choose one of {', '.join(METHODS)}")
-    return factories[name](**kwargs)
+    return REGULARIZERS[name](**kwargs)

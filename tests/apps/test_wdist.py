@@ -164,7 +164,7 @@ def test_a_diverged_training_is_one_line_and_exit_1(monkeypatch):
     from ot_gan.apps import wdist
     from ot_gan.wasserstein import wasserstein1
 
-    monkeypatch.setattr(wdist, "wasserstein1", lambda x, y, method, **kw: wasserstein1(x, y, method, lr=0.01, warmup=0, **kw))
+    monkeypatch.setattr(wdist, "wasserstein1", lambda x, y, method, **kw: wasserstein1(x, y, method=method, lr=0.01, warmup=0, **kw))
     code, out, err = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--quiet")
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1 and "diverged at step" in err and "--width" in err
