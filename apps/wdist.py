@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
+import os
 import textwrap
 import time
 import warnings
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import click
 import torch
 
-from ot_gan.apps.common import (config_option, device_option, resolve_device, seed_option, skip_bad_option,
+from ot_gan.apps.common import (config_option, device_option, note, resolve_device, seed_option, skip_bad_option,
                                 threads_option)
 from ot_gan.data import Samples, held_out_count, load_source
 from ot_gan.engine import TrainingDiverged
 from ot_gan.errors import InputError
+from ot_gan.features import embed, load_feature_network, network_digest
 from ot_gan.interrupt import stop_on_signals
 from ot_gan.wasserstein import (CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS as W1_METHODS, STOP_NOTICE, W1Result,
                                 exact_w1, sliced_wasserstein, wasserstein1)
@@ -46,6 +50,7 @@ class WdistConfig:
     threads: int = 1
     seed: int = 0
     skip_bad: bool = False
+    features: str | None = None
 
 
 def load_pair(cfg: WdistConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,6 +66,37 @@ def load_pair(cfg: WdistConfig) -> tuple[torch.Tensor, torch.Tensor]:
     return xa, xb
 
 
+def feature_cache() -> Path:
+    """Where features are cached: $XDG_CACHE_HOME/ot-gan/features, by default ~/.cache/ot-gan/features."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ot-gan" / "features"
+
+
+def feature_pair(spec: str, *sources: tuple[str, torch.Tensor], device: torch.device,
+                 progress: bool = False) -> list[torch.Tensor]:
+    """The sets (name, samples) mapped through the feature network of ``spec``, each read from
+    ``feature_cache()`` when the same network (by file content) has seen the same samples (by
+    content), else computed in batches and written there."""
+    network = network_digest(spec)
+    net, out = None, []
+    for name, data in sources:
+        key = hashlib.sha256(f"{network}:{tuple(data.shape)}:".encode())
+        key.update(data.contiguous().numpy().tobytes())
+        path = feature_cache() / f"{key.hexdigest()[:32]}.pt"
+        if path.is_file():
+            note(f"the features of {name} are read from the cache {path}")
+            out.append(torch.load(path, weights_only=True))
+            continue
+        net = net or load_feature_network(spec)
+        features = embed(net, data, device=device, progress=progress, desc=f"features {name}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        torch.save(features, partial)
+        partial.replace(path)
+        note(f"the features of {name} ({features.shape[1]} dimensions) are cached in {path}")
+        out.append(features)
+    return out
+
+
 def _tensor(s: Samples) -> torch.Tensor:
     return s.data if isinstance(s.data, torch.Tensor) else torch.from_numpy(s.data)
 
@@ -73,6 +109,9 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
         raise InputError(f"--ctransform refines a trained critic; method {cfg.method!r} has none")
     device = resolve_device(cfg.device, cfg.threads)
     xa, xb = load_pair(cfg)
+    if cfg.features:
+        xa, xb = feature_pair(cfg.features, (cfg.source_a, xa), (cfg.source_b, xb), device=device,
+                              progress=progress)
     if cfg.method in CRITIC_METHODS:
         check_split(cfg, len(xa), len(xb))
         if cfg.group_size and cfg.width % cfg.group_size:
@@ -95,7 +134,7 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
             if cfg.method != "exact":
                 raise
             raise InputError(f"{err}; try --method sinkhorn or maxal") from None
-    result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None,
+    result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None, features=cfg.features,
                   n_heldout=([held_out_count(len(x), cfg.holdout) for x in (xa, xb)]
                              if cfg.method in CRITIC_METHODS else None))
     if cfg.method == "exact":
@@ -183,8 +222,9 @@ def format_table(r: dict[str, Any]) -> str:
     """The human-readable result: a short table whose first figure targets the population W1 (the
     held-out estimate, for a critic), the plug-in figures beside it, then what they mean."""
     name = "sliced W1" if r["method"] == "sliced" else "W1"
+    space = f" (features of {r['features']})" if r.get("features") else ""
     lines = [f"{name} between {r['source_a']} ({r['n_a']} samples) and {r['source_b']} ({r['n_b']} samples), "
-             f"{r['dim']} dimensions", ""]
+             f"{r['dim']} dimensions{space}", ""]
     critic, held = r["method"] in CRITIC_METHODS, r.get("heldout") is not None
     rows = [("method", name, "95% CI", "all samples", "K", "steps", "seconds")]
     lip = f"{r['lipschitz']:.3f}" if r.get("lipschitz") is not None else ""
@@ -252,6 +292,12 @@ def format_table(r: dict[str, Any]) -> str:
                    "of the exact plug-in W1, usually closer to it than the critic alone. For low-dimensional "
                    "sets (the plug-in W1 is biased upward in high dimension) of up to 50k x 50k samples, "
                    "also past exact OT's memory limit.")
+@click.option("--features", metavar="FILE",
+              help="Measure W1 between the sets' features, as FID does with Inception: FILE is a TorchScript module "
+                   "(torch.jit.save), or ARCH:WEIGHTS, a torchvision architecture with a local state dict "
+                   "(inception_v3:pt_inception.pth: its classifier head is dropped and images are "
+                   "ImageNet-normalized; set --size to what it takes). Nothing is downloaded. Features are "
+                   "cached in $XDG_CACHE_HOME/ot-gan/features (~/.cache/ot-gan/features).")
 @skip_bad_option
 @device_option
 @threads_option
@@ -267,6 +313,7 @@ def command(as_json: bool, quiet: bool, **options: Any) -> None:
       ot-gan wdist digits:3 digits:8
       ot-gan wdist a.npy b.npy --method exact --json
       ot-gan wdist photos_a/ photos_b/ --size 32 --device cuda
+      ot-gan wdist photos_a/ photos_b/ --size 299 --features inception_v3:pt_inception.pth
       ot-gan wdist photos_a/ photos_b/ --config configs/wdist-images-cpu.yaml   (CPU-sized)
     """
     cfg = WdistConfig(**options)

@@ -3,10 +3,12 @@ import re
 import signal
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import ot
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -171,3 +173,44 @@ def test_a_diverged_training_is_one_line_and_exit_1(monkeypatch):
     code, out, err = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--quiet", "--json")
     r = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
     assert code == 1 and r["status"] == "diverged" and not r["converged"] and 0 < r["diverged_at"] < 200
+
+
+class Features(torch.nn.Module):
+    """A feature map with a known effect on W1: x -> 2x, so W1 doubles."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * x.flatten(1)
+
+
+def test_features_are_a_scripted_network_batched_and_cached(tmp_path, monkeypatch):
+    """--features FILE measures W1 between the network's features (2x: twice the raw W1), says so in
+    the table, caches the features by network and samples, and reads them back on the next run."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with warnings.catch_warnings():  # torch 2.9+ calls TorchScript deprecated
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.script(Features()).save(str(tmp_path / "net.pt"))
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "a.npy", rng.normal(size=(300, 3)).astype(np.float32))
+    np.save(tmp_path / "b.npy", (rng.normal(size=(200, 3)) + 1).astype(np.float32))
+    raw = json.loads(run("wdist", tmp_path / "a.npy", tmp_path / "b.npy", "--method", "exact", "--json")[1])
+    code, out, err = run("wdist", tmp_path / "a.npy", tmp_path / "b.npy", "--method", "exact", "--json",
+                         "--features", tmp_path / "net.pt")
+    assert code == 0 and json.loads(out)["distance"] == pytest.approx(2 * raw["distance"], rel=1e-6)
+    cached = sorted((tmp_path / "cache" / "ot-gan" / "features").glob("*.pt"))
+    assert len(cached) == 2 and err.count("are cached in") == 2
+    code, out, err = run("wdist", tmp_path / "a.npy", tmp_path / "b.npy", "--method", "exact", "--features",
+                         tmp_path / "net.pt")
+    assert code == 0 and err.count("read from the cache") == 2 and "(features of" in out
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("missing.pt", "missing.pt: no such file; --features takes a TorchScript file"),
+    ("resnet18:missing.pth", "missing.pth: no such file; --features takes"),
+    ("no_such_arch:{a}", "'no_such_arch' is not a torchvision architecture"),
+    ("resnet18:{a}", "not a state dict of resnet18")])
+def test_a_bad_feature_network_is_one_line(tmp_path, monkeypatch, spec, message):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    np.save(tmp_path / "a.npy", np.zeros((10, 3), np.float32))
+    code, out, err = run("wdist", tmp_path / "a.npy", tmp_path / "a.npy", "--method", "exact", "--features",
+                         spec.format(a=tmp_path / "a.npy"))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
