@@ -17,6 +17,7 @@ from typing import Any
 import click
 import torch
 
+from ot_gan import parallel
 from ot_gan.apps.common import (config_option, device_option, note, resolve_device, seed_option, skip_bad_option,
                                 threads_option)
 from ot_gan.data import Samples, held_out_count, load_source
@@ -107,18 +108,19 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
         raise InputError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     if cfg.ctransform and cfg.method not in CRITIC_METHODS:
         raise InputError(f"--ctransform refines a trained critic; method {cfg.method!r} has none")
-    device = resolve_device(cfg.device, cfg.threads)
+    # Under torchrun every rank loads the sets and trains the critic on its share of each batch.
+    rank, world, device = parallel.setup(resolve_device(cfg.device, cfg.threads))
     xa, xb = load_pair(cfg)
     if cfg.features:
         xa, xb = feature_pair(cfg.features, (cfg.source_a, xa), (cfg.source_b, xb), device=device,
-                              progress=progress)
+                              progress=progress and rank == 0)
     if cfg.method in CRITIC_METHODS:
         check_split(cfg, len(xa), len(xb))
         if cfg.group_size and cfg.width % cfg.group_size:
             raise InputError(f"--width {cfg.width} is not a multiple of --group-size {cfg.group_size}")
         kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
                       group=cfg.group_size, holdout=cfg.holdout, device=device, progress=progress,
-                      ctransform=cfg.ctransform)
+                      ctransform=cfg.ctransform, distributed=world > 1)
         with stop_on_signals(STOP_NOTICE) as stop:  # a first Ctrl-C stops the training, a second quits
             result = _as_dict(wasserstein1(xa, xb, method=cfg.method, seed=cfg.seed,
                                            should_stop=lambda: stop.requested, **kwargs))
@@ -139,7 +141,7 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
                              if cfg.method in CRITIC_METHODS else None))
     if cfg.method == "exact":
         result["exact"] = result["distance"]
-    elif cfg.exact and len(xa) * len(xb) <= EXACT_MAX_ENTRIES:
+    elif cfg.exact and rank == 0 and len(xa) * len(xb) <= EXACT_MAX_ENTRIES:
         try:
             result["exact"] = exact_w1(xa, xb)
         except RuntimeError as err:
@@ -318,6 +320,8 @@ def command(as_json: bool, quiet: bool, **options: Any) -> None:
     """
     cfg = WdistConfig(**options)
     result = _finite_or_none(run(cfg, progress=not quiet))
+    if parallel.rank_and_world()[0] > 0:  # under torchrun rank 0 reports for all
+        return
     diverged = result.get("status") == "diverged"
     if as_json:
         click.echo(json.dumps({**result, "config": asdict(cfg)}))

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ot_gan import parallel
 from ot_gan.critic_training import DivergenceGuard, Plateau, critic_step
 from ot_gan.data import split_indices
 from ot_gan.errors import InputError
@@ -333,6 +334,12 @@ class CriticEstimator:
             application, a time budget).
         interruptible: deprecated, use ``should_stop``: fit installs Ctrl-C/SIGTERM handlers that
             stop training (a second signal quits).
+        distributed: train over the processes of torch.distributed's default group (``torchrun``),
+            every one calling ``fit`` with the same samples: each global batch of ``batch_size`` is
+            drawn alike on every rank and each trains on its share, gradients are averaged, the
+            regularizer takes its batch maximum over all ranks (``Regularizer.shard``), and the
+            stopping rule sees the gap averaged over them, so N processes train the critic one
+            would, and every rank returns the same result.
     """
 
     def __init__(
@@ -358,6 +365,7 @@ class CriticEstimator:
         interruptible: bool = False,
         should_stop: Callable[[], bool] | None = None,
         warmup: int = 100,
+        distributed: bool = False,
         **regularizer_kwargs: Any,
     ) -> None:
         if isinstance(regularizer, str) and regularizer not in CRITIC_METHODS:
@@ -378,6 +386,7 @@ class CriticEstimator:
         self.check_every, self.bootstrap = check_every, bootstrap
         self.device, self.seed, self.progress = torch.device(device), seed, progress
         self.ctransform, self.interruptible, self.should_stop = ctransform, interruptible, should_stop
+        self.distributed = distributed
         self.scale = 1.0  # the gap is divided by this: the measured K, or k for MaxAL
         self.result_: W1Result | None = None
 
@@ -390,9 +399,13 @@ class CriticEstimator:
         a, b = _check_weights(a, len(x), "a"), _check_weights(b, len(y), "b")
         if self.ctransform:
             _check_ctransform_size(len(x), len(y), CTRANSFORM_MAX_ENTRIES)
+        rank, world = parallel.rank_and_world() if self.distributed else (0, 1)
+        if self.batch_size % world:
+            raise InputError(f"{{batch_size}} does not split over {world} processes", batch_size=self.batch_size)
         gen = torch.Generator().manual_seed(self.seed)
         (tr_x, ho_x), (tr_y, ho_y) = (split_indices(n, self.holdout, gen) for n in (len(x), len(y)))
         self._prepare(tuple(x.shape[1:]))
+        self.regularizer.shard = (rank, world)
         with stop_on_signals(STOP_NOTICE) if self.interruptible else nullcontext(StopRequest()) as signals:
             asked = self.should_stop or (lambda: False)
             training = self._train(x, y, (a, b), (tr_x, tr_y), (ho_x, ho_y), gen,
@@ -420,7 +433,10 @@ class CriticEstimator:
         ``steps``, then anneal; stop early on ``stop()`` or a non-finite value (then the critic
         goes back to its last finite state)."""
         critic, regularizer = self.critic, self.regularizer
+        (rank, world), share = regularizer.shard, self.batch_size // regularizer.shard[1]
         opt = AdaShift(critic.parameters(), lr=self.lr, betas=(0.0, 0.999), reduce="max_mean", eps=1e-8)
+        if world > 1:
+            opt.register_step_pre_hook(lambda *_: parallel.average_gradients(critic, world))
         rule, guard = Plateau(self.check_every, self.tol, self.min_steps), DivergenceGuard(critic, regularizer)
 
         for w, idx in zip(weights, train):
@@ -428,10 +444,12 @@ class CriticEstimator:
                 raise InputError("the samples with weight are all held out; use a smaller {holdout}", holdout=None)
 
         def batch(data: Tensor, w: Tensor | None, idx: Tensor) -> Tensor:
-            """Training samples drawn with replacement, with probability ``w`` (uniform if None)."""
+            """This rank's share of a global batch of training samples drawn with replacement, with
+            probability ``w`` (uniform if None)."""
             draw = (torch.randint(len(idx), (self.batch_size,), generator=gen) if w is None else
                     torch.multinomial(w[idx], self.batch_size, replacement=True, generator=gen))
-            return data[idx[draw]].to(self.device, torch.float32, non_blocking=True)
+            mine = draw[rank * share:(rank + 1) * share]
+            return data[idx[mine]].to(self.device, torch.float32, non_blocking=True)
 
         # Stopping watches the gap on (up to 2048 a side of) the held-out samples too: on a small
         # high-dimensional set the training gap keeps rising as the critic memorizes it.
@@ -443,16 +461,17 @@ class CriticEstimator:
         # The bar's total is the most the run can take (the cap and its annealing), so its time
         # estimate is an upper bound that shrinks, once, when training settles early.
         most = self.steps + max(1, self.steps // 4)
-        with tqdm(total=most, desc=f"W1 {self.method}", disable=not self.progress, leave=False) as bar:
+        with tqdm(total=most, desc=f"W1 {self.method}", disable=not self.progress or rank > 0, leave=False) as bar:
             while anneal_start is None or step < anneal_start + anneal_steps:
-                if step and stop():  # asked between two steps: at least one is taken
+                if step and parallel.any_rank(stop(), world, self.device):  # asked between two steps: one is taken
                     status = "interrupted"
                     break
                 step += 1
                 for group in opt.param_groups:
                     group["lr"] = self._lr_at(step, anneal_start, anneal_steps)
-                values = guard.check(step, *critic_step(critic, regularizer, opt, batch(x, weights[0], train[0]),
-                                                        batch(y, weights[1], train[1])))
+                gap, penalty = critic_step(critic, regularizer, opt, batch(x, weights[0], train[0]),
+                                           batch(y, weights[1], train[1]))
+                values = guard.check(step, *parallel.mean_over_ranks(torch.stack([gap, penalty.to(gap)]), world))
                 if values is None:
                     guard.restore()
                     return _Training(guard.kept_at, "diverged", step)
