@@ -238,11 +238,11 @@ def mean_difference_interval(a: np.ndarray, b: np.ndarray, resamples: int = 1000
         wa, wb = (np.full(len(v), 1 / len(v)) if w is None else w / w.sum() for v, w in ((a, wa), (b, wb)))
         means = [float(w @ v) for v, w in ((a, wa), (b, wb))]
         var = sum(float(w**2 @ (v - m) ** 2) for v, w, m in ((a, wa, means[0]), (b, wb, means[1])))
-        value, half = means[0] - means[1], scipy.stats.norm.ppf(0.975) * math.sqrt(var)
+        value, half = means[0] - means[1], float(scipy.stats.norm.ppf(0.975)) * math.sqrt(var)
         return value, (value - half, value + half)
     value = float(a.mean() - b.mean())
     if min(len(a), len(b)) >= NORMAL_INTERVAL_MIN:
-        half = scipy.stats.norm.ppf(0.975) * math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+        half = float(scipy.stats.norm.ppf(0.975)) * math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
         return value, (value - half, value + half)
     ci = scipy.stats.bootstrap((a, b), lambda u, v, axis: u.mean(axis) - v.mean(axis), n_resamples=resamples,
                                confidence_level=0.95, method="percentile", random_state=seed).confidence_interval
