@@ -72,9 +72,10 @@ class W1Result:
     steps: int | None = None
     ctransform: float | None = None  # critic methods, on request: the c-transform lower bound of ``exact``
     interrupted: bool = False  # critic methods: training was stopped by Ctrl-C before it settled
-    # How it ended: "solved" (POT), or "cap" for sinkhorn stopped by its iteration cap; for critics "settled" (the stopping rule fired), "cap" (the
-    # step cap came first), "interrupted", or "diverged" (a non-finite gap, penalty or multiplier
-    # at step ``diverged_at``: the figures are those of the last finite critic, after ``steps``).
+    # How it ended: "solved" (POT), or "cap" for Sinkhorn stopped by its iteration cap; for critics
+    # "settled" (the stopping rule fired), "cap" (the step cap came first), "interrupted", or
+    # "diverged" (a non-finite gap, penalty or multiplier at step ``diverged_at``: the figures are
+    # those of the last finite critic, after ``steps``).
     status: str = "solved"
     diverged_at: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -307,39 +308,83 @@ class CriticEstimator:
     ``fit`` starts from a fresh copy of the critic and the regularizer, and draws its randomness
     from ``seed`` without touching torch's global generator.
 
-    Args:
-        regularizer: one of clip, gp, lp, sn, maxgp, maxal, or a ``Regularizer`` instance.
-        critic: the network; by default ``critic_for``'s GroupSort MLP of ``width`` and ``depth``
-            on the flattened samples, images included, with groups of ``group`` (by default 2 below
-            16 dimensions, 8 from 16 on).
-        steps: the most critic steps before annealing; at least ``min_steps`` are taken.
-        lr: AdaShift's learning rate; by default 1e-3, times 128 / ``width`` for a critic built
-            wider than 128. AdaShift (like Adam) scales each tensor's step to its gradient's RMS,
-            so a hidden layer's step grows with its width, and width 512 at 1e-3 blew up within
-            10 steps; 1 / width is muP's rule for Adam (Yang et al., "Tensor Programs V", arXiv
-            2203.03466).
-        warmup: steps (at most a tenth of ``steps``) over which the learning rate ramps up
-            linearly. A fresh critic's K starts far below 1 (a factor 0.58 per default layer),
-            the MaxAL penalty pushes every layer up at once and, AdaShift's second moment being
-            one step old, the first steps overshoot: depth 8 or width 512 went non-finite within
-            10 steps without it.
-        tol: relative change of K and rise of the held-out gap (means over two windows of
-            ``check_every`` steps) since half as many steps, under which training has settled.
-        bootstrap: resamples of the held-out interval's bootstrap (sets of fewer than
-            ``NORMAL_INTERVAL_MIN`` held-out samples a side; larger ones get the normal interval).
-        ctransform: also compute ``ctransform_w1`` of the trained critic on all samples (a
-            certified lower bound of the exact plug-in W1; sets up to 50k x 50k).
-        should_stop: called after each step; when it returns True, training stops and the critic
-            trained so far is still measured, with status ``interrupted`` (a Ctrl-C handler in an
-            application, a time budget).
-        interruptible: deprecated, use ``should_stop``: fit installs Ctrl-C/SIGTERM handlers that
-            stop training (a second signal quits).
-        distributed: train over the processes of torch.distributed's default group (``torchrun``),
-            every one calling ``fit`` with the same samples: each global batch of ``batch_size`` is
-            drawn alike on every rank and each trains on its share, gradients are averaged, the
-            regularizer takes its batch maximum over all ranks (``Regularizer.shard``), and the
-            stopping rule sees the gap averaged over them, so N processes train the critic one
-            would, and every rank returns the same result.
+    Parameters
+    ----------
+    regularizer : str or Regularizer
+        One of clip, gp, lp, sn, maxgp, maxal, or a ``Regularizer`` instance.
+    critic : nn.Module, optional
+        The network, samples (b, ...) -> values (b,); by default ``critic_for``'s GroupSort MLP of
+        ``width`` and ``depth`` on the flattened samples, images included, with groups of
+        ``group`` (by default 2 below 16 dimensions, 8 from 16 on).
+    steps, min_steps : int
+        The most critic steps before annealing, and the fewest.
+    batch_size : int
+        Samples a side per step (the global batch, split over the ranks when ``distributed``).
+    lr : float, optional
+        AdaShift's learning rate; by default 1e-3, times 128 / ``width`` for a critic built wider
+        than 128. AdaShift (like Adam) scales each tensor's step to its gradient's RMS, so a hidden
+        layer's step grows with its width, and width 512 at 1e-3 blew up within 10 steps; 1 / width
+        is muP's rule for Adam (Yang et al., "Tensor Programs V", arXiv 2203.03466).
+    width, depth, group : int
+        The default critic's size and GroupSort group (see ``critic``).
+    holdout : float
+        Fraction of each set kept out of training, for the held-out estimate.
+    tol : float
+        Relative change of K and rise of the held-out gap (means over two windows of
+        ``check_every`` steps) since half as many steps, under which training has settled.
+    check_every : int
+        Steps per window of the stopping rule.
+    bootstrap : int
+        Resamples of the held-out interval's bootstrap (unweighted sets of fewer than
+        ``NORMAL_INTERVAL_MIN`` held-out samples a side; the others get the normal interval).
+    device : str or torch.device
+        Where the critic trains.
+    seed : int
+        Initial weights, split, minibatches and interpolates; torch's global generator is left alone.
+    progress : bool
+        A progress bar.
+    ctransform : bool
+        Also compute ``ctransform_w1`` of the trained critic on all samples (a certified lower
+        bound of the exact plug-in W1; sets up to 50k x 50k).
+    interruptible : bool
+        Deprecated, use ``should_stop``: fit installs Ctrl-C/SIGTERM handlers that stop training
+        (a second signal quits).
+    should_stop : callable, optional
+        Called between steps; when it returns True, training stops and the critic trained so far
+        is still measured, with status ``interrupted`` (a Ctrl-C handler in an application, a time
+        budget).
+    warmup : int
+        Steps (at most a tenth of ``steps``) over which the learning rate ramps up linearly. A
+        fresh critic's K starts far below 1 (a factor 0.58 per default layer), the MaxAL penalty
+        pushes every layer up at once and, AdaShift's second moment being one step old, the first
+        steps overshoot: depth 8 or width 512 went non-finite within 10 steps without it.
+    distributed : bool
+        Train over the processes of torch.distributed's default group (``torchrun``), every one
+        calling ``fit`` with the same samples: each global batch is drawn alike on every rank and
+        each trains on its share, gradients are averaged, the regularizer takes its batch maximum
+        over all ranks (``Regularizer.shard``), and the stopping rule sees the gap averaged over
+        them, so N processes train the critic one would, and every rank returns the same result.
+    **regularizer_kwargs
+        The regularizer's hyperparameters (``rho``, ``k``, MaxAL's ``eta``...), for a named one.
+
+    Attributes
+    ----------
+    result_ : W1Result
+        After ``fit``: the figures, with the critic as ``potential``.
+    critic, regularizer : nn.Module
+        The trained critic and its regularizer's final state (MaxAL's multiplier).
+
+    Examples
+    --------
+    >>> import torch
+    >>> x, y = torch.randn(2000, 2), torch.randn(2000, 2) + torch.tensor([2.0, 0.0])
+    >>> est = CriticEstimator("maxal", steps=2000).fit(x, y)            # doctest: +SKIP
+    >>> est.result_.heldout, est.distance(torch.randn(500, 2), y[:500])   # doctest: +SKIP
+
+    References
+    ----------
+    MaxAL, MaxGP: arXiv 1904.01184; AdaShift: arXiv 1810.00143; the c-transform: Mallasto,
+    Montufar, Gerolin, arXiv 1910.03875 (docs/algorithms.md section 1).
     """
 
     def __init__(
