@@ -351,6 +351,20 @@ def test_heldout_interval_is_the_bootstrap_for_small_sets_and_normal_for_large()
     assert (lo, hi) == pytest.approx((boot.low, boot.high), abs=0.1 * half)
 
 
+def test_weighted_interval_is_that_of_a_self_normalized_mean():
+    """Weights give the weighted means and a normal interval whose variance is sum w^2 (v - mean)^2
+    a side; a weight that doubles a value counts as that value twice, variance aside."""
+    rng = np.random.default_rng(0)
+    a, b, wa = rng.normal(1.0, 1.0, 300), rng.normal(0.0, 2.0, 200), rng.random(300)
+    value, (lo, hi) = mean_difference_interval(a, b, wa=wa)
+    w = wa / wa.sum()
+    mean_a = w @ a
+    half = 1.959964 * math.sqrt(w**2 @ (a - mean_a) ** 2 + b.var() / 200)
+    assert value == pytest.approx(mean_a - b.mean()) and (lo, hi) == pytest.approx((value - half, value + half))
+    twice = mean_difference_interval(np.concatenate([a, a[:1]]), b, wa=np.ones(301))[0]
+    assert mean_difference_interval(a, b, wa=np.r_[2.0, np.ones(299)])[0] == pytest.approx(twice)
+
+
 def test_float32_arrays_are_used_in_place():
     """The data are never copied to float: a float32 array is read where it lies."""
     x = np.zeros((100, 3), np.float32)

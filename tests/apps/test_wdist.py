@@ -235,3 +235,29 @@ def test_two_gloo_processes_agree_with_one():
         assert two[key] == pytest.approx(one[key], rel=1e-5, abs=1e-6), key
     assert two["details"]["multiplier"] == pytest.approx(one["details"]["multiplier"], rel=1e-5)
     assert two["steps"] == one["steps"] and two["details"]["multiplier"] != 0
+
+
+def test_features_of_a_torchvision_architecture_with_local_weights(tmp_path, monkeypatch):
+    """ARCH:WEIGHTS builds the architecture without weights, loads the local state dict, drops the
+    classifier head and normalizes as ImageNet: W1 is the exact one of those features."""
+    import torchvision
+
+    from ot_gan.wasserstein import exact_w1
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    net = torchvision.models.squeezenet1_1()
+    torch.save(net.state_dict(), tmp_path / "squeeze.pth")
+    rng = np.random.default_rng(0)
+    a, b = rng.random((20, 3, 32, 32), np.float32), 0.5 * rng.random((16, 3, 32, 32), np.float32)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    code, out, err = run("wdist", tmp_path / "a.npy", tmp_path / "b.npy", "--method", "exact", "--json", "--quiet",
+                         "--features", f"squeezenet1_1:{tmp_path / 'squeeze.pth'}")
+    assert code == 0, err
+    net.classifier = torch.nn.Identity()
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        fa, fb = (net.eval()((torch.from_numpy(x) - mean) / std).flatten(1) for x in (a, b))
+    r = json.loads(out)
+    assert r["dim"] == fa.shape[1] == 512 and r["distance"] == pytest.approx(exact_w1(fa, fb), rel=1e-5)
