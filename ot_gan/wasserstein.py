@@ -186,7 +186,8 @@ def sliced_wasserstein(x: Array, y: Array, a: Array | None = None, b: Array | No
     the projections of the two weighted sample sets (``ot.sliced_wasserstein_distance``, p = 1).
 
     A different quantity from W1: it is at most W1, smaller by a factor that grows with the
-    dimension (about sqrt(d) for a translation), so it is kept apart from ``wasserstein1``.
+    dimension (for a translation, by sqrt(pi d / 2) in high dimension), so it is kept apart from
+    ``wasserstein1``.
 
     Parameters
     ----------
