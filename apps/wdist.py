@@ -81,13 +81,15 @@ def feature_pair(spec: str, *sources: tuple[str, torch.Tensor], device: torch.de
     net, out = None, []
     for name, data in sources:
         key = hashlib.sha256(f"{network}:{tuple(data.shape)}:".encode())
-        key.update(data.contiguous().numpy().tobytes())
+        for i in range(0, len(data), 1024):  # in blocks: no second copy of the whole set
+            key.update(data[i:i + 1024].contiguous().numpy())
         path = feature_cache() / f"{key.hexdigest()[:32]}.pt"
         if path.is_file():
             note(f"the features of {name} are read from the cache {path}")
             out.append(torch.load(path, weights_only=True))
             continue
-        net = net or load_feature_network(spec)
+        if net is None:
+            net = load_feature_network(spec)
         features = embed(net, data, device=device, progress=progress, desc=f"features {name}")
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.partial")
