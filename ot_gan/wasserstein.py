@@ -499,10 +499,11 @@ class CriticEstimator:
 
         # Stopping watches the gap on (up to 2048 a side of) the held-out samples too: on a small
         # high-dimensional set the training gap keeps rising as the critic memorizes it.
-        watch = None
-        if min(map(len, held)) > 1:
-            picks = [idx[:2048] for idx in held]
-            watch = (x[picks[0]], y[picks[1]], *(None if w is None else w[i] for w, i in zip(weights, picks)))
+        picks = [idx[:2048] for idx in held]
+        watch_weights = [None if w is None else w[i] for w, i in zip(weights, picks)]
+        watch = None  # without two held-out samples of some weight a side, the rule reads the training gap
+        if min(map(len, held)) > 1 and all(w is None or w.sum() > 0 for w in watch_weights):
+            watch = (x[picks[0]], y[picks[1]], *watch_weights)
         step, status, anneal_start, anneal_steps = 0, "cap", None, 0
         # The bar's total is the most the run can take (the cap and its annealing), so its time
         # estimate is an upper bound that shrinks, once, when training settles early.
