@@ -488,6 +488,9 @@ class CriticEstimator:
         for w, idx in zip(weights, train):
             if w is not None and w[idx].sum() <= 0:
                 raise InputError("the samples with weight are all held out; use a smaller {holdout}", holdout=None)
+            if w is not None and len(idx) > 2**24:
+                raise InputError(f"weighted minibatches are drawn from at most 2^24 samples a side (torch.multinomial), "
+                                 f"not {len(idx)}; subsample the set by its weights")
 
         def batch(data: Tensor, w: Tensor | None, idx: Tensor) -> Tensor:
             """This rank's share of a global batch of training samples drawn with replacement, with
