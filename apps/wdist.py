@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
+import os
 import textwrap
+import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import click
 import torch
 
-from ot_gan.apps.common import (config_option, device_option, resolve_device, seed_option, skip_bad_option,
+from ot_gan import parallel
+from ot_gan.apps.common import (config_option, device_option, note, resolve_device, seed_option, skip_bad_option,
                                 threads_option)
 from ot_gan.data import Samples, held_out_count, load_source
 from ot_gan.engine import TrainingDiverged
 from ot_gan.errors import InputError
+from ot_gan.features import embed, load_feature_network, network_digest
 from ot_gan.interrupt import stop_on_signals
-from ot_gan.wasserstein import CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS, STOP_NOTICE, exact_w1, wasserstein1
+from ot_gan.wasserstein import (CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS as W1_METHODS, STOP_NOTICE, W1Result,
+                                exact_w1, sliced_wasserstein, wasserstein1)
+
+METHODS = (*W1_METHODS, "sliced")  # sliced: the sliced W1, a smaller quantity than W1
 
 
 @dataclass
@@ -42,6 +51,7 @@ class WdistConfig:
     threads: int = 1
     seed: int = 0
     skip_bad: bool = False
+    features: str | None = None
 
 
 def load_pair(cfg: WdistConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,6 +67,39 @@ def load_pair(cfg: WdistConfig) -> tuple[torch.Tensor, torch.Tensor]:
     return xa, xb
 
 
+def feature_cache() -> Path:
+    """Where features are cached: $XDG_CACHE_HOME/ot-gan/features, by default ~/.cache/ot-gan/features."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ot-gan" / "features"
+
+
+def feature_pair(spec: str, *sources: tuple[str, torch.Tensor], device: torch.device,
+                 progress: bool = False) -> list[torch.Tensor]:
+    """The sets (name, samples) mapped through the feature network of ``spec``, each read from
+    ``feature_cache()`` when the same network (by file content) has seen the same samples (by
+    content), else computed in batches and written there."""
+    network = network_digest(spec)
+    net, out = None, []
+    for name, data in sources:
+        key = hashlib.sha256(f"{network}:{tuple(data.shape)}:".encode())
+        for i in range(0, len(data), 1024):  # in blocks: no second copy of the whole set
+            key.update(data[i:i + 1024].contiguous().numpy())
+        path = feature_cache() / f"{key.hexdigest()[:32]}.pt"
+        if path.is_file():
+            note(f"the features of {name} are read from the cache {path}")
+            out.append(torch.load(path, weights_only=True))
+            continue
+        if net is None:
+            net = load_feature_network(spec)
+        features = embed(net, data, device=device, progress=progress, desc=f"features {name}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        torch.save(features, partial)
+        partial.replace(path)
+        note(f"the features of {name} ({features.shape[1]} dimensions) are cached in {path}")
+        out.append(features)
+    return out
+
+
 def _tensor(s: Samples) -> torch.Tensor:
     return s.data if isinstance(s.data, torch.Tensor) else torch.from_numpy(s.data)
 
@@ -67,36 +110,51 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
         raise InputError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     if cfg.ctransform and cfg.method not in CRITIC_METHODS:
         raise InputError(f"--ctransform refines a trained critic; method {cfg.method!r} has none")
-    device = resolve_device(cfg.device, cfg.threads)
+    # Under torchrun every rank loads the sets and trains the critic on its share of each batch.
+    rank, world, device = parallel.setup(resolve_device(cfg.device, cfg.threads))
     xa, xb = load_pair(cfg)
+    if cfg.features:
+        xa, xb = feature_pair(cfg.features, (cfg.source_a, xa), (cfg.source_b, xb), device=device,
+                              progress=progress and rank == 0)
     if cfg.method in CRITIC_METHODS:
         check_split(cfg, len(xa), len(xb))
         if cfg.group_size and cfg.width % cfg.group_size:
             raise InputError(f"--width {cfg.width} is not a multiple of --group-size {cfg.group_size}")
         kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
-                      group=cfg.group_size, holdout=cfg.holdout, device=device, seed=cfg.seed, progress=progress,
-                      ctransform=cfg.ctransform)
+                      group=cfg.group_size, holdout=cfg.holdout, device=device, progress=progress,
+                      ctransform=cfg.ctransform, distributed=world > 1)
         with stop_on_signals(STOP_NOTICE) as stop:  # a first Ctrl-C stops the training, a second quits
-            result = asdict(wasserstein1(xa, xb, method=cfg.method, should_stop=lambda: stop.requested, **kwargs))
+            result = _as_dict(wasserstein1(xa, xb, method=cfg.method, seed=cfg.seed,
+                                           should_stop=lambda: stop.requested, **kwargs))
+    elif cfg.method == "sliced":
+        start = time.perf_counter()
+        value = sliced_wasserstein(xa, xb, seed=cfg.seed)
+        result = _as_dict(W1Result(distance=value, method="sliced", n_a=len(xa), n_b=len(xb), dim=int(xa[0].numel()),
+                                   seconds=time.perf_counter() - start))
     else:
         try:
-            result = asdict(wasserstein1(xa, xb, method=cfg.method))
+            result = _as_dict(wasserstein1(xa, xb, method=cfg.method))
         except RuntimeError as err:  # exact_w1: POT's network simplex stopped before the optimum
             if cfg.method != "exact":
                 raise
             raise InputError(f"{err}; try --method sinkhorn or maxal") from None
-    result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None,
+    result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None, features=cfg.features,
                   n_heldout=([held_out_count(len(x), cfg.holdout) for x in (xa, xb)]
                              if cfg.method in CRITIC_METHODS else None))
     if cfg.method == "exact":
         result["exact"] = result["distance"]
-    elif cfg.exact and len(xa) * len(xb) <= EXACT_MAX_ENTRIES:
+    elif cfg.exact and rank == 0 and len(xa) * len(xb) <= EXACT_MAX_ENTRIES:
         try:
             result["exact"] = exact_w1(xa, xb)
         except RuntimeError as err:
             warnings.warn(f"{err}; the exact W1 is left out")
     result["cautions"] = cautions(result)
     return result
+
+
+def _as_dict(r: W1Result) -> dict[str, Any]:
+    """The result's figures, JSON-ready: every field but the trained critic."""
+    return {f.name: getattr(r, f.name) for f in fields(r) if f.name != "potential"}
 
 
 def check_split(cfg: WdistConfig, *sizes: int) -> None:
@@ -114,6 +172,8 @@ def check_split(cfg: WdistConfig, *sizes: int) -> None:
 
 def cautions(r: dict[str, Any]) -> list[str]:
     """Why a critic's figure may be unreliable, one sentence each (empty when nothing is wrong)."""
+    if r["method"] == "sinkhorn" and r.get("status") == "cap":
+        return ["Sinkhorn stopped at its iteration cap before its marginals matched: the value is approximate."]
     if r["method"] not in CRITIC_METHODS:
         return []
     found = []
@@ -165,10 +225,12 @@ def _finite_or_none(value: Any) -> Any:
 def format_table(r: dict[str, Any]) -> str:
     """The human-readable result: a short table whose first figure targets the population W1 (the
     held-out estimate, for a critic), the plug-in figures beside it, then what they mean."""
-    lines = [f"W1 between {r['source_a']} ({r['n_a']} samples) and {r['source_b']} ({r['n_b']} samples), "
-             f"{r['dim']} dimensions", ""]
+    name = "sliced W1" if r["method"] == "sliced" else "W1"
+    space = f" (features of {r['features']})" if r.get("features") else ""
+    lines = [f"{name} between {r['source_a']} ({r['n_a']} samples) and {r['source_b']} ({r['n_b']} samples), "
+             f"{r['dim']} dimensions{space}", ""]
     critic, held = r["method"] in CRITIC_METHODS, r.get("heldout") is not None
-    rows = [("method", "W1", "95% CI", "all samples", "K", "steps", "seconds")]
+    rows = [("method", name, "95% CI", "all samples", "K", "steps", "seconds")]
     lip = f"{r['lipschitz']:.3f}" if r.get("lipschitz") is not None else ""
     ci = f"[{r['ci95'][0]:.4g}, {r['ci95'][1]:.4g}]" if r.get("ci95") else ""
     first, plug_in = ((f"{r['heldout']:.4g}", f"{r['distance']:.4g}") if held else
@@ -207,7 +269,8 @@ def format_table(r: dict[str, Any]) -> str:
 @click.argument("source_b")
 @click.option("--method", type=click.Choice(METHODS), default="maxal", show_default=True,
               help="maxal reads W1 off a critic with K = 1; maxgp/gp/lp/sn/clip divide by the measured K; "
-                   "exact and sinkhorn are POT's solvers (small sets); sliced is the smaller sliced W1.")
+                   "exact and sinkhorn are POT's solvers (small sets); sliced is not W1 but the sliced W1, a "
+                   "smaller distance (by a factor that grows with the dimension), printed as such.")
 @click.option("--steps", type=click.IntRange(1), default=8000, show_default=True,
               help="Most critic steps (training stops earlier once the estimate has settled).")
 @click.option("--batch-size", type=click.IntRange(2), default=256, show_default=True)
@@ -233,6 +296,12 @@ def format_table(r: dict[str, Any]) -> str:
                    "of the exact plug-in W1, usually closer to it than the critic alone. For low-dimensional "
                    "sets (the plug-in W1 is biased upward in high dimension) of up to 50k x 50k samples, "
                    "also past exact OT's memory limit.")
+@click.option("--features", metavar="FILE",
+              help="Measure W1 between the sets' features, as FID does with Inception: FILE is a TorchScript module "
+                   "(torch.jit.save), or ARCH:WEIGHTS, a torchvision architecture with a local state dict "
+                   "(inception_v3:pt_inception.pth: its classifier head is dropped and images are "
+                   "ImageNet-normalized; set --size to what it takes). Nothing is downloaded. Features are "
+                   "cached in $XDG_CACHE_HOME/ot-gan/features (~/.cache/ot-gan/features).")
 @skip_bad_option
 @device_option
 @threads_option
@@ -248,10 +317,13 @@ def command(as_json: bool, quiet: bool, **options: Any) -> None:
       ot-gan wdist digits:3 digits:8
       ot-gan wdist a.npy b.npy --method exact --json
       ot-gan wdist photos_a/ photos_b/ --size 32 --device cuda
+      ot-gan wdist photos_a/ photos_b/ --size 299 --features inception_v3:pt_inception.pth
       ot-gan wdist photos_a/ photos_b/ --config configs/wdist-images-cpu.yaml   (CPU-sized)
     """
     cfg = WdistConfig(**options)
     result = _finite_or_none(run(cfg, progress=not quiet))
+    if parallel.rank_and_world()[0] > 0:  # under torchrun rank 0 reports for all
+        return
     diverged = result.get("status") == "diverged"
     if as_json:
         click.echo(json.dumps({**result, "config": asdict(cfg)}))

@@ -9,9 +9,9 @@ import importlib
 from typing import Any
 
 _HOMES = {"AdaShift": "ot_gan.optim", "CriticEstimator": "ot_gan.wasserstein", "W1Result": "ot_gan.wasserstein",
-          "wasserstein1": "ot_gan.wasserstein"}
+          "wasserstein1": "ot_gan.wasserstein", "sliced_wasserstein": "ot_gan.wasserstein"}
 
-__all__ = ["AdaShift", "CriticEstimator", "W1Result", "wasserstein1"]
+__all__ = ["AdaShift", "CriticEstimator", "W1Result", "sliced_wasserstein", "wasserstein1"]
 
 
 def __getattr__(name: str) -> Any:

@@ -12,20 +12,28 @@ x_hat = a x_r + (1 - a) x_g, a ~ U[0, 1] per pair; k is the target Lipschitz con
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ot_gan import parallel
+
 METHODS = ("clip", "gp", "lp", "sn", "maxgp", "maxal")
 
 
-def interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None = None,
+                 shard: tuple[int, int] = (0, 1)) -> Tensor:
     """Points on the segments between paired samples, one uniform weight per pair (drawn from
-    ``generator``, on the samples' device, or from torch's global generator)."""
+    ``generator``, on the samples' device, or from torch's global generator). With ``shard`` =
+    (rank, world), the pairs are this rank's share of a global batch: the weights of the whole
+    global batch are drawn and this rank's are kept, so that N ranks use the weights one would."""
     n = min(len(real), len(fake))
     real, fake = real[:n], fake[:n]
-    a = torch.rand((n,) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype, generator=generator)
+    rank, world = shard
+    a = torch.rand((n * world,) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype,
+                   generator=generator)[rank * n:(rank + 1) * n]
     return a * real + (1 - a) * fake
 
 
@@ -43,15 +51,19 @@ class Regularizer(nn.Module):
     ``calibrates_lipschitz``: training drives the critic's K to ``k`` itself, so a W1 estimate is
     the gap divided by ``k``; otherwise K has to be measured and the gap divided by it.
     ``generator``: where the penalty's interpolates draw their weights (None: torch's global
-    generator); the W1 estimator sets its own so that it never touches the global one."""
+    generator); the W1 estimator sets its own so that it never touches the global one.
+    ``shard``: (rank, world) under data-parallel training over torch.distributed, set by whoever
+    trains (the engine, the W1 estimator); each rank then penalizes its share of the global batch
+    and batch maxima are taken over all ranks, so that N processes compute what one would."""
 
     calibrates_lipschitz = False
 
     def __init__(self, k: float = 1.0) -> None:
         super().__init__()
         self.k = k
-        self.last_slope = float("nan")  # batch max of s_i at the last penalty, for logging
+        self.last_slope = float("nan")  # batch max of s_i at the last penalty (over all ranks)
         self.generator: torch.Generator | None = None
+        self.shard = (0, 1)
 
     def prepare(self, critic: nn.Module) -> nn.Module:
         """Adapt the critic before training; returns it."""
@@ -109,13 +121,20 @@ class GradientPenalty(Regularizer):
         self.rho, self.one_sided = rho, one_sided
 
     def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-        s = gradient_norms(critic, interpolates(real, fake, self.generator))
-        self.last_slope = s.detach().max().item()
+        s = gradient_norms(critic, interpolates(real, fake, self.generator, self.shard))
+        self.last_slope = parallel.global_max(s.detach().max(), self.shard[1]).item()
         excess = (s - self.k).clamp(min=0) if self.one_sided else s - self.k
         return self.rho * excess.square().mean()
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"rho": self.rho, "k": self.k}
+
+
+class OneSidedGradientPenalty(GradientPenalty):
+    """``GradientPenalty`` with ``one_sided``: rho mean_i max(0, s_i - k)^2 (WGAN-LP, arXiv 1709.08894)."""
+
+    def __init__(self, rho: float = 10.0, k: float = 1.0) -> None:
+        super().__init__(rho, k, one_sided=True)
 
 
 class _MaxSlope(Regularizer):
@@ -124,7 +143,13 @@ class _MaxSlope(Regularizer):
 
     Only the arg-max point's slope has a gradient, so the slopes of the batch are measured without
     a graph and only that point's is recomputed with one: the double backward runs on one sample
-    instead of the batch, which is most of the cost of a critic step on small networks."""
+    instead of the batch, which is most of the cost of a critic step on small networks.
+
+    Over several ranks (``shard``), each gathers every rank's top points and their slopes, so all
+    take the same global maximum, recompute its slope at the same point and keep the same buffer
+    (rank 0 alone adds the buffer to its batch, once); the penalty, MaxAL's multiplier and its
+    gradient are then the same on every rank, and averaging gradients keeps them as one process
+    would have them."""
 
     def __init__(self, rho: float, k: float, buffer: int) -> None:
         super().__init__(k)
@@ -132,14 +157,18 @@ class _MaxSlope(Regularizer):
         self.worst: Tensor | None = None
 
     def max_slope(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-        x = interpolates(real, fake, self.generator)
-        if self.worst is not None and self.worst.shape[1:] == x.shape[1:]:
+        (rank, world), x = self.shard, interpolates(real, fake, self.generator, self.shard)
+        keep = max(1, min(self.buffer, len(x)))  # the same on every rank: each has len(x) interpolates
+        if rank == 0 and self.worst is not None and self.worst.shape[1:] == x.shape[1:]:
             x = torch.cat([x, self.worst.to(x)])
         s = gradient_norms(critic, x, create_graph=False)
-        top = s.topk(max(1, min(self.buffer, len(s)))).indices
+        s, top = s.topk(keep)
+        points = parallel.gather(x[top].detach(), world)
+        if world > 1:  # the top points of the global batch, in the order one process would find them
+            points = points[parallel.gather(s, world).topk(keep).indices]
         if self.buffer:
-            self.worst = x[top].detach()
-        smax = gradient_norms(critic, x[top[:1]])[0]
+            self.worst = points
+        smax = gradient_norms(critic, points[:1])[0]
         self.last_slope = smax.item()
         return smax
 
@@ -216,11 +245,18 @@ def regularizer_by_name(name: str, rho: float) -> Regularizer:
     return make_regularizer(name, **({"rho": rho} if name in ("gp", "lp", "maxgp", "maxal") else {}))
 
 
+REGULARIZERS: dict[str, type[Regularizer]] = {
+    "clip": WeightClip, "gp": GradientPenalty, "lp": OneSidedGradientPenalty, "sn": SpectralNorm, "maxgp": MaxGP,
+    "maxal": MaxAL}
+
+
+def regularizer_options(name: str) -> list[str]:
+    """The keyword hyperparameters of the regularizer ``name`` (its class's parameters)."""
+    return list(inspect.signature(REGULARIZERS[name]).parameters)
+
+
 def make_regularizer(name: str, **kwargs: Any) -> Regularizer:
     """A regularizer by name (one of ``METHODS``), with its keyword hyperparameters."""
-    factories = {"clip": WeightClip, "gp": GradientPenalty,
-                 "lp": lambda **kw: GradientPenalty(one_sided=True, **kw),
-                 "sn": SpectralNorm, "maxgp": MaxGP, "maxal": MaxAL}
-    if name not in factories:
+    if name not in REGULARIZERS:
         raise ValueError(f"unknown Lipschitz regularizer {name!r}; choose one of {', '.join(METHODS)}")
-    return factories[name](**kwargs)
+    return REGULARIZERS[name](**kwargs)

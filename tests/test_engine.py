@@ -233,16 +233,18 @@ def test_foreign_checkpoints_are_refused(tmp_path: Path, content: str) -> None:
 
 @pytest.mark.slow
 def test_two_gloo_processes_agree_with_one(tmp_path: Path) -> None:
-    settings = ["steps=30", "regularizer=clip", "batch_size=32"]
+    """MaxAL: its multiplier and batch maximum are regularizer state, which every rank must share."""
+    settings = ["steps=30", "regularizer=maxal", "batch_size=32"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TOY.parent), str(TOY.parent.parent)]),
            "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            str(TOY), str(tmp_path / "ddp"), *settings], env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    run(tmp_path / "one", steps=30, regularizer="clip", batch_size=32)
+    run(tmp_path / "one", steps=30, regularizer="maxal", batch_size=32)
     two, one = latest(tmp_path / "ddp")["task"], latest(tmp_path / "one")["task"]
     for key, value in one.items():
         if isinstance(value, Tensor) and value.is_floating_point():
             torch.testing.assert_close(two[key], value, rtol=1e-4, atol=1e-5, msg=key)
+    assert abs(one["regularizer.multiplier"]) > 0.01  # the multiplier has moved, and the same way on 2 ranks
     assert latest(tmp_path / "ddp")["step"] == 30

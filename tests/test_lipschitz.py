@@ -151,3 +151,13 @@ def test_worst_point_buffer_is_carried_and_saved():
 def test_unknown_regularizer():
     with pytest.raises(ValueError, match="choose one of"):
         make_regularizer("wc")
+
+
+def test_shards_of_a_global_batch_get_the_interpolation_weights_of_one_process():
+    """Rank r of N draws the weights of the global batch and keeps its rows: the shards together
+    are the interpolates one process makes of the whole batch."""
+    real, fake = torch.randn(8, 3), torch.randn(8, 3)
+    one = interpolates(real, fake, torch.Generator().manual_seed(0))
+    shards = [interpolates(real[4 * r:4 * r + 4], fake[4 * r:4 * r + 4], torch.Generator().manual_seed(0), (r, 2))
+              for r in range(2)]
+    torch.testing.assert_close(torch.cat(shards), one)

@@ -15,7 +15,8 @@ from ot_gan.data import toy_2d
 from ot_gan.errors import InputError
 from ot_gan.critic_training import Plateau
 from ot_gan.lipschitz import GradientPenalty, MaxAL
-from ot_gan.wasserstein import _check_pair, ctransform_w1, exact_w1, mean_difference_interval
+from ot_gan.wasserstein import (_check_pair, ctransform_w1, exact_w1, mean_difference_interval, method_options,
+                                sliced_wasserstein)
 
 
 def translated_gaussians(d: int, n: int, shift: float = 2.0, seed: int = 0):
@@ -45,7 +46,62 @@ def test_sinkhorn_and_sliced_bracket():
     exact = wasserstein1(x, y, method="exact").distance
     sinkhorn = wasserstein1(x, y, method="sinkhorn").distance
     assert exact <= sinkhorn <= 1.05 * exact
-    assert wasserstein1(x, y, method="sliced").distance < exact
+    assert sliced_wasserstein(x, y) < exact
+
+
+def test_weights_are_pots_a_and_b():
+    """Weighted exact, Sinkhorn and sliced are POT's emd2, sinkhorn2 and sliced distance with the
+    same (normalized) weights; uniform weights change nothing."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(120, 3)), rng.normal(size=(90, 3)) + 0.5
+    a, b = rng.random(120), rng.random(90)
+    an, bn, cost = a / a.sum(), b / b.sum(), ot.dist(x, y, metric="euclidean")
+    assert wasserstein1(x, y, a, b, method="exact").distance == pytest.approx(ot.emd2(an, bn, cost), rel=1e-9)
+    sinkhorn = ot.sinkhorn2(an, bn, cost, 0.05 * cost.mean(), method="sinkhorn_log", numItermax=10_000, stopThr=1e-7)
+    r = wasserstein1(x, y, a, b, method="sinkhorn", reg=0.05)
+    assert r.distance == pytest.approx(float(sinkhorn), rel=1e-9) and r.converged
+    assert sliced_wasserstein(x, y, a, b, seed=3) == pytest.approx(
+        ot.sliced_wasserstein_distance(x, y, an, bn, n_projections=500, p=1, seed=3), rel=1e-9)
+    assert (wasserstein1(x, y, np.ones(120), None, method="exact").distance
+            == pytest.approx(wasserstein1(x, y, method="exact").distance, rel=1e-12))
+
+
+@pytest.mark.parametrize("a,message", [(np.ones(5), "shape \\(120,\\)"), (-np.ones(120), "non-negative"),
+                                       (np.zeros(120), "not all 0")])
+def test_bad_weights(a, message):
+    with pytest.raises(InputError, match=message):
+        wasserstein1(np.zeros((120, 2)), np.ones((10, 2)), a, method="exact")
+
+
+def test_options_are_checked_per_method():
+    """An option another method takes is one InputError that lists the method's options; the
+    sliced distance is not a W1 method."""
+    x = np.zeros((10, 2))
+    with pytest.raises(InputError, match="'exact' takes no option steps; its options are max_entries$"):
+        wasserstein1(x, x, method="exact", steps=10)
+    with pytest.raises(InputError, match="'maxal' takes no option reg; its options are .*steps.*eta"):
+        wasserstein1(x, x, reg=0.1)
+    assert "c" in method_options("clip") and "eta" not in method_options("gp")
+    with pytest.raises(InputError, match="sliced_wasserstein"):
+        wasserstein1(x, x, method="sliced")
+
+
+@pytest.mark.slow
+def test_weighted_critic_is_near_the_weighted_exact_value():
+    """Weights that move W1 by a quarter: the MaxAL critic with weighted minibatches and means
+    lands within 5% of the weighted exact value, on all samples and held out; the potential it
+    returns gives the distance back as a weighted mean difference. 5 s."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 2, generator=g)
+    y = 0.5 * torch.randn(600, 2, generator=g) + torch.tensor([2.0, 0.0])
+    a = torch.where(x[:, 0] > 0, 4.0, 1.0)  # the half nearer y counts 4 times
+    exact = wasserstein1(x, y, a, method="exact").distance
+    assert wasserstein1(x, y, method="exact").distance > 1.2 * exact
+    r = wasserstein1(x, y, a, steps=400, min_steps=400, width=64, batch_size=128)
+    assert r.distance == pytest.approx(exact, rel=0.05) and r.heldout == pytest.approx(exact, rel=0.05)
+    assert r.ci95[0] < r.heldout < r.ci95[1] and r.status == "cap" and not r.converged
+    with torch.no_grad():
+        assert (r.potential(x) @ (a / a.sum()) - r.potential(y).mean()).item() == pytest.approx(r.distance, rel=1e-5)
 
 
 @pytest.mark.slow
@@ -294,6 +350,20 @@ def test_heldout_interval_is_the_bootstrap_for_small_sets_and_normal_for_large()
     boot = scipy.stats.bootstrap((a, b), lambda u, v, axis: u.mean(axis) - v.mean(axis), n_resamples=1000,
                                  method="percentile", random_state=0).confidence_interval
     assert (lo, hi) == pytest.approx((boot.low, boot.high), abs=0.1 * half)
+
+
+def test_weighted_interval_is_that_of_a_self_normalized_mean():
+    """Weights give the weighted means and a normal interval whose variance is sum w^2 (v - mean)^2
+    a side; a weight that doubles a value counts as that value twice, variance aside."""
+    rng = np.random.default_rng(0)
+    a, b, wa = rng.normal(1.0, 1.0, 300), rng.normal(0.0, 2.0, 200), rng.random(300)
+    value, (lo, hi) = mean_difference_interval(a, b, wa=wa)
+    w = wa / wa.sum()
+    mean_a = w @ a
+    half = 1.959964 * math.sqrt(w**2 @ (a - mean_a) ** 2 + b.var() / 200)
+    assert value == pytest.approx(mean_a - b.mean()) and (lo, hi) == pytest.approx((value - half, value + half))
+    twice = mean_difference_interval(np.concatenate([a, a[:1]]), b, wa=np.ones(301))[0]
+    assert mean_difference_interval(a, b, wa=np.r_[2.0, np.ones(299)])[0] == pytest.approx(twice)
 
 
 def test_float32_arrays_are_used_in_place():

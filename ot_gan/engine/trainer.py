@@ -29,13 +29,14 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.engine import distributed
+from ot_gan import parallel
 from ot_gan.engine.checkpoint import save_checkpoint
 from ot_gan.engine.pace import Pace
 from ot_gan.engine.rundir import RunDir, open_run
 from ot_gan.engine.task import Batch, Task
 from ot_gan.errors import InputError, NamesSettings
 from ot_gan.interrupt import stop_on_signals
+from ot_gan.lipschitz import Regularizer
 from ot_gan.optim import REDUCES, AdaShift
 
 
@@ -123,7 +124,7 @@ def train(make_task: Callable[[], Task], config: TrainConfig, data: dict[str, An
     same indices, e.g. images and labels). Resumes ``out`` when it holds a run of the same app.
     """
     torch.set_num_threads(config.threads)
-    rank, world, device = distributed.setup(pick_device(config.device))
+    rank, world, device = parallel.setup(pick_device(config.device))
     if config.batch_size % world:
         raise InputError(f"{{batch_size}} does not split over {world} processes", batch_size=config.batch_size)
     torch.manual_seed(config.seed)
@@ -156,7 +157,12 @@ class Trainer:
         self.task = task.to(device)
         if config.channels_last and self.cuda:
             self.task.to(memory_format=torch.channels_last)
-        distributed.broadcast_state(self.task, world, parameters=True)
+        parallel.broadcast_state(self.task, world, parameters=True)
+        # Regularizers penalize this rank's share of each global batch and take batch maxima over
+        # all ranks, so that their state (MaxAL's multiplier, MaxGP's worst points) stays one.
+        self.regularizers = [m for m in self.task.modules() if isinstance(m, Regularizer)]
+        for regularizer in self.regularizers:
+            regularizer.shard = (rank, world)
         self.optimizers = {name: self._optimizer(getattr(task, name).parameters()) for name in ("critic", "generator")}
         self.schedulers = {name: LambdaLR(opt, lambda step: self.lr_factor(step))
                            for name, opt in self.optimizers.items()}
@@ -231,12 +237,12 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16 and self.cuda):
             losses = loss_fn(batch)
         values = {k: v.item() for k, v in losses.items()}
-        if distributed.any_rank(not math.isfinite(values["loss"]), self.world, self.device):
+        if parallel.any_rank(not math.isfinite(values["loss"]), self.world, self.device):
             raise TrainingDiverged(self._divergence_message(phase, values["loss"]), lr=None, bf16=None)
         opt = self.optimizers[phase]
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
-        distributed.average_gradients(module, self.world)
+        parallel.average_gradients(module, self.world)
         opt.step()
         for k, v in values.items():
             self.sums[f"{phase}/{k}"] += v
@@ -253,7 +259,8 @@ class Trainer:
         for sub in range(self.config.n_critic):
             self._update("critic", task.critic_loss, self.batch(self.step, sub))
             task.after_critic_step()
-            distributed.broadcast_state(task.critic, self.world)
+            for module in (task.critic, *self.regularizers):
+                parallel.broadcast_state(module, self.world)
         task.critic.requires_grad_(False)
         try:
             self._update("generator", task.generator_loss, self.batch(self.step, self.config.n_critic))
@@ -295,7 +302,7 @@ class Trainer:
                 if note:
                     tqdm.write(f"ot-gan: note: {note}", file=sys.stderr)
                 out_of_time = pace.spent()
-                if distributed.any_rank(stop.requested or out_of_time, self.world, self.device):
+                if parallel.any_rank(stop.requested or out_of_time, self.world, self.device):
                     interrupted = self.step < cfg.steps
                     break
         if self.saved_step != self.step:

@@ -1,12 +1,15 @@
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import ot
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -164,10 +167,97 @@ def test_a_diverged_training_is_one_line_and_exit_1(monkeypatch):
     from ot_gan.apps import wdist
     from ot_gan.wasserstein import wasserstein1
 
-    monkeypatch.setattr(wdist, "wasserstein1", lambda x, y, method, **kw: wasserstein1(x, y, method, lr=0.01, warmup=0, **kw))
+    monkeypatch.setattr(wdist, "wasserstein1", lambda x, y, method, **kw: wasserstein1(x, y, method=method, lr=0.01, warmup=0, **kw))
     code, out, err = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--quiet")
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1 and "diverged at step" in err and "--width" in err
     code, out, err = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--quiet", "--json")
     r = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
     assert code == 1 and r["status"] == "diverged" and not r["converged"] and 0 < r["diverged_at"] < 200
+
+
+class Features(torch.nn.Module):
+    """A feature map with a known effect on W1: x -> 2x, so W1 doubles."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * x.flatten(1)
+
+
+def test_features_are_a_scripted_network_batched_and_cached(tmp_path, monkeypatch):
+    """--features FILE measures W1 between the network's features (2x: twice the raw W1), says so in
+    the table, caches the features by network and samples, and reads them back on the next run."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with warnings.catch_warnings():  # torch 2.9+ calls TorchScript deprecated
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.script(Features()).save(str(tmp_path / "net.pt"))
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "a.npy", rng.normal(size=(300, 3)).astype(np.float32))
+    np.save(tmp_path / "b.npy", (rng.normal(size=(200, 3)) + 1).astype(np.float32))
+    raw = json.loads(run("wdist", tmp_path / "a.npy", tmp_path / "b.npy", "--method", "exact", "--json")[1])
+    code, out, err = run("wdist", tmp_path / "a.npy", tmp_path / "b.npy", "--method", "exact", "--json",
+                         "--features", tmp_path / "net.pt")
+    assert code == 0 and json.loads(out)["distance"] == pytest.approx(2 * raw["distance"], rel=1e-6)
+    cached = sorted((tmp_path / "cache" / "ot-gan" / "features").glob("*.pt"))
+    assert len(cached) == 2 and err.count("are cached in") == 2
+    code, out, err = run("wdist", tmp_path / "a.npy", tmp_path / "b.npy", "--method", "exact", "--features",
+                         tmp_path / "net.pt")
+    assert code == 0 and err.count("read from the cache") == 2 and "(features of" in out
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("missing.pt", "missing.pt: no such file; --features takes a TorchScript file"),
+    ("resnet18:missing.pth", "missing.pth: no such file; --features takes"),
+    ("no_such_arch:{a}", "'no_such_arch' is not a torchvision architecture"),
+    ("resnet18:{a}", "not a state dict of resnet18")])
+def test_a_bad_feature_network_is_one_line(tmp_path, monkeypatch, spec, message):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    np.save(tmp_path / "a.npy", np.zeros((10, 3), np.float32))
+    code, out, err = run("wdist", tmp_path / "a.npy", tmp_path / "a.npy", "--method", "exact", "--features",
+                         spec.format(a=tmp_path / "a.npy"))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_agree_with_one():
+    """torchrun with 2 processes: each trains the critic on its half of every global batch, with
+    gradients averaged and MaxAL's batch maximum and multiplier shared; the figures are those of
+    one process on the same global batches. 17 s, most of it starting three Pythons with torch."""
+    args = ["wdist", "gaussians:300", "rings:300", "--steps", "100", "--batch-size", "32", "--width", "32",
+            "--depth", "2", "--json", "--quiet", "--no-exact"]
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "ot_gan.apps.cli", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = json.loads(done.stdout)  # rank 0 alone prints
+    code, out, _ = run(*args)
+    one = json.loads(out)
+    for key in ("distance", "heldout", "lipschitz"):
+        assert two[key] == pytest.approx(one[key], rel=1e-5, abs=1e-6), key
+    assert two["details"]["multiplier"] == pytest.approx(one["details"]["multiplier"], rel=1e-5)
+    assert two["steps"] == one["steps"] and two["details"]["multiplier"] != 0
+
+
+def test_features_of_a_torchvision_architecture_with_local_weights(tmp_path, monkeypatch):
+    """ARCH:WEIGHTS builds the architecture without weights, loads the local state dict, drops the
+    classifier head and normalizes as ImageNet: W1 is the exact one of those features."""
+    import torchvision
+
+    from ot_gan.wasserstein import exact_w1
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    net = torchvision.models.squeezenet1_1()
+    torch.save(net.state_dict(), tmp_path / "squeeze.pth")
+    rng = np.random.default_rng(0)
+    a, b = rng.random((20, 3, 32, 32), np.float32), 0.5 * rng.random((16, 3, 32, 32), np.float32)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    code, out, err = run("wdist", tmp_path / "a.npy", tmp_path / "b.npy", "--method", "exact", "--json", "--quiet",
+                         "--features", f"squeezenet1_1:{tmp_path / 'squeeze.pth'}")
+    assert code == 0, err
+    net.classifier = torch.nn.Identity()
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        fa, fb = (net.eval()((torch.from_numpy(x) - mean) / std).flatten(1) for x in (a, b))
+    r = json.loads(out)
+    assert r["dim"] == fa.shape[1] == 512 and r["distance"] == pytest.approx(exact_w1(fa, fb), rel=1e-5)

@@ -6,7 +6,8 @@ StyleGAN2-ADA wrapped its networks in DDP), and buffers follow rank 0.
 ``DistributedDataParallel`` is not used because a GAN step does not fit its one-forward,
 one-backward reducer: the critic sees real and fake batches in separate forwards, gradient
 penalties need double backward, and the generator's loss reaches the critic's parameters
-(docs/algorithms.md section 10).
+(docs/algorithms.md section 10). The engine and the W1 estimator share these helpers; the
+regularizers use ``gather`` and ``global_max`` for the batch maximum of the slopes.
 """
 
 from __future__ import annotations
@@ -50,6 +51,37 @@ def broadcast_state(module: nn.Module, world: int, parameters: bool = False) -> 
     tensors = list(module.buffers()) + (list(module.parameters()) if parameters else [])
     for t in tensors:
         dist.broadcast(t.data, src=0)
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) of torch.distributed's default group; (0, 1) when it is not initialized."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def gather(t: torch.Tensor, world: int) -> torch.Tensor:
+    """Every rank's ``t`` (of one shape on all ranks) concatenated along dim 0, in rank order."""
+    if world == 1:
+        return t
+    parts = [torch.empty_like(t) for _ in range(world)]
+    dist.all_gather(parts, t.contiguous())
+    return torch.cat(parts)
+
+
+def global_max(t: torch.Tensor, world: int) -> torch.Tensor:
+    """The maximum of a scalar tensor over the ranks (in place)."""
+    if world > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t
+
+
+def mean_over_ranks(t: torch.Tensor, world: int) -> torch.Tensor:
+    """The mean of ``t`` over the ranks (in place)."""
+    if world > 1:
+        dist.all_reduce(t)
+        t /= world
+    return t
 
 
 def any_rank(flag: bool, world: int, device: torch.device) -> bool:
