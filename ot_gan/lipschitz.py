@@ -43,9 +43,12 @@ class Regularizer(nn.Module):
     ``calibrates_lipschitz``: training drives the critic's K to ``k`` itself, so a W1 estimate is
     the gap divided by ``k``; otherwise K has to be measured and the gap divided by it.
     ``generator``: where the penalty's interpolates draw their weights (None: torch's global
-    generator); the W1 estimator sets its own so that it never touches the global one."""
+    generator); the W1 estimator sets its own so that it never touches the global one.
+    ``measures_slopes``: the penalty measures per-sample gradient norms s_i, which are only per
+    sample for a critic that does not couple the samples of a batch."""
 
     calibrates_lipschitz = False
+    measures_slopes = False
 
     def __init__(self, k: float = 1.0) -> None:
         super().__init__()
@@ -104,6 +107,8 @@ class GradientPenalty(Regularizer):
     """rho mean_i (s_i - k)^2 (WGAN-GP, arXiv 1704.00028), or with ``one_sided`` only the part
     above k, rho mean_i max(0, s_i - k)^2 (WGAN-LP, arXiv 1709.08894)."""
 
+    measures_slopes = True
+
     def __init__(self, rho: float = 10.0, k: float = 1.0, one_sided: bool = False) -> None:
         super().__init__(k)
         self.rho, self.one_sided = rho, one_sided
@@ -125,6 +130,8 @@ class _MaxSlope(Regularizer):
     Only the arg-max point's slope has a gradient, so the slopes of the batch are measured without
     a graph and only that point's is recomputed with one: the double backward runs on one sample
     instead of the batch, which is most of the cost of a critic step on small networks."""
+
+    measures_slopes = True
 
     def __init__(self, rho: float, k: float, buffer: int) -> None:
         super().__init__(k)
