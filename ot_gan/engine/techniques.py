@@ -15,7 +15,7 @@ from ot_gan.engine.task import Task
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import Regularizer
 
-FEATURE_MATCHING = ("off", "alone", "added")
+FEATURE_MATCHING = ("none", "alone", "added")
 IN_THE_TASK = ("minibatch_discrimination", "virtual_batch_norm", "label_smoothing")
 
 
@@ -54,7 +54,7 @@ def check_techniques(task: Task, config: Any) -> None:
             raise InputError(f"{{{name}}}: the {task.app} app does not implement it"
                              + (" (its generator has no batch norm)" if name == "virtual_batch_norm" else ""),
                              **{name: None})
-    if config.feature_matching != "off" and type(task).critic_inputs is Task.critic_inputs:
+    if config.feature_matching != "none" and type(task).critic_inputs is Task.critic_inputs:
         raise InputError(f"{{feature_matching}}: the {task.app} app's critic exposes no feature to match",
                          feature_matching=config.feature_matching)
     if config.minibatch_discrimination:

@@ -84,7 +84,7 @@ class TrainConfig:
     skip_bad: bool = option(False, "Leave out image files of the training data that cannot be read (a warning "
                                    "counts them) instead of stopping.")
     # Salimans et al., "Improved Techniques for Training GANs", arXiv 1606.03498
-    feature_matching: str = option("off", "Salimans et al.: the generator matches the mean of an intermediate critic "
+    feature_matching: str = option("none", "Salimans et al.: the generator matches the mean of an intermediate critic "
                                           "feature on real and fake batches, ||E f(x) - E f(G(z))||^2, instead of "
                                           "(alone) or besides (added) its GAN loss.", choices=FEATURE_MATCHING)
     minibatch_discrimination: bool = option(False, "Salimans et al.: a critic layer that compares each sample with the "
@@ -284,7 +284,7 @@ class Trainer:
     def generator_losses(self, batch: Batch) -> dict[str, Tensor]:
         """The task's generator loss, with feature matching instead of it or added to it."""
         task, mode = self.task, self.config.feature_matching
-        if mode == "off":
+        if mode == "none":
             return task.generator_loss(batch)
         real, fake = task.critic_inputs(batch)
         matching = feature_matching_loss(task.critic_features(real), task.critic_features(fake))
