@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,10 @@ from ot_gan.apps.common import (device_option, resolve_device, seed_option, skip
 from ot_gan.data import Samples, image_files, is_number, load_source, read_images, resize_crop
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
+from ot_gan.engine.techniques import IN_THE_TASK
 from ot_gan.engine.trainer import option
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, Regularizer, regularizer_by_name
-from ot_gan.engine.techniques import IN_THE_TASK
 from ot_gan.models import ConvCritic, DCGANGenerator, PairCritic, SmallClassifier
 from ot_gan.objectives import OBJECTIVES, amgan_discriminator_loss, amgan_generator_loss, get_objective
 from ot_gan.optim import AdaShift

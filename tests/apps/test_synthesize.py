@@ -19,7 +19,7 @@ from ot_gan.apps.cli import cli
 from ot_gan.apps.synthesize import SynthConfig, SynthTask, load_generator, load_images, score
 
 FAST = ["--size", "8", "--steps", "600", "--quiet"]
-BIGAN_FAST = ["--size", "8", "--steps", "400", "--width", "16", "--noise-dim", "16", "--batch-size", "32", "--quiet"]
+BIGAN_FAST = ["--size", "8", "--steps", "400", "--lr", "1e-3", "--width", "16", "--noise-dim", "16", "--quiet"]
 
 
 def run(*args: object) -> tuple[int, str, str]:
@@ -148,7 +148,7 @@ def test_bigan_reconstructions_keep_the_class_and_the_commands_write_every_input
     assert code == 0, err
     generator, arch = load_generator(tmp_path / "run", torch.device("cpu"))
     r = score(generator, arch, load_images("digits", 8), 100, 300, 10)
-    # The class of G(E(x)) is the class of x far above chance (0.10): 0.60 on this seed.
+    # The class of G(E(x)) is the class of x far above chance (0.10): 0.57 on this seed.
     assert r["reconstruction_agreement"] > 0.4, r["reconstruction_agreement"]
     digit_folder(tmp_path / "in", 5)
     code, out, err = run("synthesize", "encode", tmp_path / "run", "--input", tmp_path / "in", "--output",
@@ -182,7 +182,7 @@ def test_techniques_refuse_what_they_do_not_fit(tmp_path: Path, case: str) -> No
         message = "per-sample gradient norms that the critic's MaxGP penalty measures"
     else:
         args = ["translate", "train", "--config", "configs/translate-cpu.yaml", "--a", "digits:0", "--b", "digits:1",
-                "--out", tmp_path / "run", "--steps", "2", "--virtual-batch-norm"]
+                "--out", tmp_path / "run", "--steps", "2", "--decay-steps", "0", "--virtual-batch-norm"]
         message = "--virtual-batch-norm: the translate app does not implement it"
     code, _, err = run(*args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
