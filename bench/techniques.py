@@ -2,9 +2,9 @@
 none, at equal generator steps and seeds. AM Score (lower is better; the classifier is trained here
 on the real digits), the class hit rate of conditional samples, diversity (mean distance between
 two samples of a class; the real digits' beside it), W1 to the real digits (MaxAL) and seconds of
-training. One thread; the defaults take about five minutes on a shared 2-core CPU.
+training, one thread.
 
-    python bench/techniques.py [--mode amgan|lgan] [--steps 1000] [--size 8] [--seed 0] [--only NAME ...]
+    python bench/techniques.py [--mode amgan|lgan] [--steps 500] [--size 8] [--seed 0] [--only NAME ...]
 
 In lgan mode every variant uses spectral norm (regularizer sn), the regularizer that minibatch
 discrimination allows, so that the rows differ only in the technique.
@@ -35,7 +35,7 @@ VARIANTS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("amgan", "lgan"), default="amgan")
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), help="Run only these variants.")

@@ -121,7 +121,7 @@ def test_feature_matching_loss_is_zero_when_the_batches_match() -> None:
     loss = feature_matching_loss(real, fake)
     assert torch.isclose(loss, torch.tensor(0.25 * 12))
     loss.backward()
-    assert torch.allclose(fake.grad, torch.full_like(fake, 2 * 0.5 / 8))  # only the fake side moves
+    assert torch.allclose(fake.grad, torch.full_like(fake, 2 * 0.5 / 8))
 
 
 @pytest.mark.parametrize("setting", ["virtual_batch_norm", "minibatch_discrimination", "label_smoothing",

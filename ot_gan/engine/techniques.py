@@ -21,8 +21,9 @@ IN_THE_TASK = ("minibatch_discrimination", "virtual_batch_norm", "label_smoothin
 
 def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
     """||E f(x) - E f(G(z))||^2 over the two batches (section 3.1 of the paper), f an
-    intermediate critic feature flattened per sample; the real side is not differentiated."""
-    return (real_features.detach().flatten(1).mean(0) - fake_features.flatten(1).mean(0)).square().sum()
+    intermediate critic feature flattened per sample. Both sides keep their graphs: the real one
+    depends on the generator's parameters only in BiGAN, through E(x)."""
+    return (real_features.flatten(1).mean(0) - fake_features.flatten(1).mean(0)).square().sum()
 
 
 class HistoricalAverage(nn.Module):
