@@ -95,8 +95,8 @@ class TrainConfig:
     minibatch_kernel_dim: int = option(5, "Minibatch discrimination: entries C of each kernel.", min=1)
     historical_averaging: float = option(0.0, "Salimans et al.: weight of ||theta - mean of past theta||^2 added to "
                                               "each network's loss (0 = off).")
-    label_smoothing: bool = option(False, "Salimans et al.'s one-sided label smoothing: real samples get the target "
-                                          "--real-target instead of 1, fakes keep 0. Only for the objectives with "
+    label_smoothing: bool = option(False, "Salimans et al.'s one-sided label smoothing: real samples get the real "
+                                          "target (next option) instead of 1, fakes keep 0. Only for the objectives with "
                                           "labels (sigmoid cross-entropy: log_sigmoid, nsgan; AM-GAN's classes); "
                                           "refused for the others.")
     real_target: float = option(0.9, "One-sided label smoothing: the target of real samples.", min=0.5, max=1)
