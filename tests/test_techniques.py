@@ -65,7 +65,7 @@ def test_the_smoothed_target_appears_in_the_loss() -> None:
     opt = torch.optim.SGD([f], lr=1.0)
     for _ in range(300):
         opt.zero_grad()
-        objective.critic_loss(f, torch.zeros(0), 0.9).backward()
+        objective.critic_loss(f, torch.zeros(1), 0.9).backward()  # the fakes are constants here
         opt.step()
     assert abs(torch.sigmoid(f).item() - 0.9) < 1e-3
     # AM-GAN: a real image's target is 0.9 on its class and 0.1 on "fake" (the last logit).
@@ -73,7 +73,7 @@ def test_the_smoothed_target_appears_in_the_loss() -> None:
     opt = torch.optim.SGD([logits], lr=1.0)
     for _ in range(500):
         opt.zero_grad()
-        amgan_discriminator_loss(logits, torch.tensor([1]), torch.zeros(0, 4), 0.9).backward()
+        amgan_discriminator_loss(logits, torch.tensor([1]), torch.zeros(1, 4), 0.9).backward()
         opt.step()
     assert torch.allclose(logits.softmax(1), torch.tensor([[0.0, 0.9, 0.0, 0.1]]), atol=2e-3)
 
