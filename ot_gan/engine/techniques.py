@@ -52,9 +52,7 @@ def check_techniques(task: Task, config: Any) -> None:
     """Refuse the techniques of ``config`` that ``task`` does not support."""
     for name in IN_THE_TASK:
         if getattr(config, name) and name not in task.implements:
-            raise InputError(f"{{{name}}}: the {task.app} app does not implement it"
-                             + (" (its generator has no batch norm)" if name == "virtual_batch_norm" else ""),
-                             **{name: None})
+            raise InputError(f"{{{name}}}: the {task.app} app does not implement it", **{name: None})
     if config.feature_matching != "none" and type(task).critic_inputs is Task.critic_inputs:
         raise InputError(f"{{feature_matching}}: the {task.app} app's critic exposes no feature to match",
                          feature_matching=config.feature_matching)
