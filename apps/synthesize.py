@@ -58,7 +58,8 @@ class SynthConfig(TrainConfig):
     objective: str = option("log_sigmoid", "lgan, bigan: the GAN objective (nsgan is the plain non-saturating GAN).",
                             choices=tuple(OBJECTIVES))
     regularizer: str = option("maxgp", "lgan, bigan: the critic's Lipschitz regularizer.", choices=("none",) + METHODS)
-    rho: float = option(0.1, "lgan, bigan: weight of the gradient penalties (gp, lp, maxgp, maxal); 0.1 as in the LGAN paper.")
+    rho: float = option(0.1, "lgan, bigan: weight of the gradient penalties (gp, lp, maxgp, maxal); 0.1 as in the "
+                             "LGAN paper.")
     size: int = option(32, "Image side in pixels: 8, 16, 32 or 64 (images are resized to it).", min=8)
     noise_dim: int = option(64, "Dimension of the generator's noise.", min=1)
     width: int = option(32, "Channels of the critic's first and the generator's last layer.", min=1)

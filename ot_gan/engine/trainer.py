@@ -96,9 +96,9 @@ class TrainConfig:
     historical_averaging: float = option(0.0, "Salimans et al.: weight of ||theta - mean of past theta||^2 added to "
                                               "each network's loss (0 = off).")
     label_smoothing: bool = option(False, "Salimans et al.'s one-sided label smoothing: real samples get the real "
-                                          "target (next option) instead of 1, fakes keep 0. Only for the objectives with "
-                                          "labels (sigmoid cross-entropy: log_sigmoid, nsgan; AM-GAN's classes); "
-                                          "refused for the others.")
+                                          "target (next option) instead of 1, fakes keep 0. Only for the objectives "
+                                          "with labels (sigmoid cross-entropy: log_sigmoid, nsgan; AM-GAN's "
+                                          "classes); refused for the others.")
     real_target: float = option(0.9, "One-sided label smoothing: the target of real samples.", min=0.5, max=1)
     virtual_batch_norm: bool = option(False, "Salimans et al.: the generator's batch norm takes its statistics from a "
                                              "fixed reference batch (and the sample itself), so a sample's output "

@@ -1,5 +1,7 @@
 """Critics without batch normalization: it couples the samples of a batch, so per-sample gradient
-norms, which every Lipschitz regularizer measures, would no longer be per sample."""
+norms, which every Lipschitz regularizer measures, would no longer be per sample. (Minibatch
+discrimination, an option of ConvCritic and PairCritic, couples them on purpose; the engine
+refuses it with the regularizers that measure those norms.)"""
 
 from __future__ import annotations
 
@@ -87,6 +89,7 @@ class ConvCritic(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def features(self, x: Tensor) -> Tensor:
+        """The flattened output of the convolutions, one row per image."""
         return self.net[:self.feature_layers](x)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -115,8 +118,10 @@ class PairCritic(nn.Module):
         return torch.cat([x.flatten(1), z], dim=1)
 
     def features(self, xz: Tensor) -> Tensor:
+        """The hidden layer h of packed pairs."""
         d = math.prod(self.image_shape)
-        return nn.functional.leaky_relu(self.image(xz[:, :d].view(-1, *self.image_shape)) + self.latent(xz[:, d:]), 0.2)
+        x = xz[:, :d].view(-1, *self.image_shape)
+        return nn.functional.leaky_relu(self.image(x) + self.latent(xz[:, d:]), 0.2)
 
     def forward(self, xz: Tensor) -> Tensor:
         return self.head(self.features(xz)).squeeze(1)
