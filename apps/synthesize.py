@@ -4,7 +4,9 @@ AM-GAN (Zhou et al., arXiv 1703.02000; docs/algorithms.md section 9): the discri
 outputs, K classes and "fake"; the generator is trained toward the class the discriminator finds
 most likely (dynamic labeling) or, in the class-conditional mode, toward the class it was asked
 for. The LGAN mode (arXiv 1902.05687) trains an unconditional generator against a Lipschitz
-critic with any objective and regularizer of the core.
+critic with any objective and regularizer of the core. The BiGAN mode (Donahue et al., arXiv
+1605.09782; Dumoulin et al., ALI, arXiv 1606.00704) learns an encoder E next to the generator G,
+with a critic on (x, E(x)) and (G(z), z) pairs; ``encode`` and ``reconstruct`` use it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -23,15 +26,16 @@ from torchvision.transforms import v2
 from torchvision.utils import save_image
 from tqdm.auto import trange
 
-from ot_gan.apps.common import (device_option, resolve_device, seed_option, staged_outputs, threads_option,
-                                train_command, used_run_options)
-from ot_gan.data import Samples, is_number, load_source
+from ot_gan.apps.common import (device_option, resolve_device, seed_option, skip_bad_option, staged_outputs,
+                                threads_option, train_command, used_run_options)
+from ot_gan.data import Samples, image_files, is_number, load_source, read_images, resize_crop
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
+from ot_gan.engine.techniques import IN_THE_TASK
 from ot_gan.engine.trainer import option
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, Regularizer, regularizer_by_name
-from ot_gan.models import ConvCritic, DCGANGenerator, SmallClassifier
+from ot_gan.models import ConvCritic, DCGANGenerator, PairCritic, SmallClassifier
 from ot_gan.objectives import OBJECTIVES, amgan_discriminator_loss, amgan_generator_loss, get_objective
 from ot_gan.optim import AdaShift
 from ot_gan.wasserstein import wasserstein1
@@ -47,13 +51,15 @@ class SynthConfig(TrainConfig):
     sample_every: int = option(250, "Steps between sample grids (0 = only at the end).")
     checkpoint_every: int = option(250, "Steps between saves of checkpoints/latest.pt.")
     images: str = option("digits", "Training images: a folder with one subfolder per class, or digits.")
-    mode: str = option("amgan", "amgan: K+1-way discriminator; lgan: unconditional Lipschitz GAN.",
-                       choices=("amgan", "lgan"))
+    mode: str = option("amgan", "amgan: K+1-way discriminator; lgan: unconditional Lipschitz GAN; bigan: "
+                                "unconditional, with an encoder E learnt next to G (encode, reconstruct).",
+                       choices=("amgan", "lgan", "bigan"))
     conditional: bool = option(True, "amgan: the generator takes the class (needed by sample --class).")
-    objective: str = option("log_sigmoid", "lgan: the GAN objective (nsgan is the plain non-saturating GAN).",
+    objective: str = option("log_sigmoid", "lgan, bigan: the GAN objective (nsgan is the plain non-saturating GAN).",
                             choices=tuple(OBJECTIVES))
-    regularizer: str = option("maxgp", "lgan: the critic's Lipschitz regularizer.", choices=("none",) + METHODS)
-    rho: float = option(0.1, "lgan: weight of the gradient penalties (gp, lp, maxgp, maxal); 0.1 as in the LGAN paper.")
+    regularizer: str = option("maxgp", "lgan, bigan: the critic's Lipschitz regularizer.", choices=("none",) + METHODS)
+    rho: float = option(0.1, "lgan, bigan: weight of the gradient penalties (gp, lp, maxgp, maxal); 0.1 as in the "
+                             "LGAN paper.")
     size: int = option(32, "Image side in pixels: 8, 16, 32 or 64 (images are resized to it).", min=8)
     noise_dim: int = option(64, "Dimension of the generator's noise.", min=1)
     width: int = option(32, "Channels of the critic's first and the generator's last layer.", min=1)
@@ -70,48 +76,95 @@ def load_images(spec: str, size: int, seed: int = 0, skip_bad: bool = False) -> 
     return Samples(data, samples.labels, samples.classes, samples.name)
 
 
-def build_generator(arch: dict[str, Any]) -> DCGANGenerator:
-    """The generator a run's checkpoint describes."""
+class BiGAN(nn.Module):
+    """A BiGAN's generator G and encoder E as one module, which the engine trains as the generator:
+    calling it is G(z); ``encode`` is E(x), a ``ConvCritic`` with ``noise_dim`` outputs."""
+
+    def __init__(self, decoder: DCGANGenerator, encoder: ConvCritic) -> None:
+        super().__init__()
+        self.decoder, self.encoder = decoder, encoder
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.decoder(z, labels)
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encoder(x).view(len(x), -1)
+
+
+def build_generator(arch: dict[str, Any]) -> nn.Module:
+    """The generator (with its encoder in BiGAN mode) a run's checkpoint describes."""
     classes = len(arch["classes"]) if arch["conditional"] else 0
-    return DCGANGenerator(arch["noise_dim"], arch["channels"], arch["size"], arch["width"], classes)
+    decoder = DCGANGenerator(arch["noise_dim"], arch["channels"], arch["size"], arch["width"], classes,
+                             reference=arch.get("reference", 0))
+    if arch["mode"] != "bigan":
+        return decoder
+    return BiGAN(decoder, ConvCritic(arch["channels"], arch["size"], arch["width"], outputs=arch["noise_dim"]))
 
 
 class SynthTask(Task):
-    """AM-GAN or LGAN on labeled images, for the engine."""
+    """AM-GAN, LGAN or BiGAN on labeled images, for the engine."""
 
     app = APP
+    implements = frozenset(IN_THE_TASK)
 
     def __init__(self, cfg: SynthConfig, channels: int, classes: list[str]) -> None:
         super().__init__()
         self.cfg, self.channels, self.classes = cfg, channels, classes
-        self.amgan = cfg.mode == "amgan"
+        self.amgan, self.bigan = cfg.mode == "amgan", cfg.mode == "bigan"
         self.conditional = self.amgan and cfg.conditional
+        self.objective = get_objective(cfg.objective)
+        if cfg.label_smoothing and not self.amgan:
+            self.objective.require_labels()
+        self.real_target = cfg.real_target if cfg.label_smoothing else 1.0
         self.generator = build_generator(self.architecture())
         self.regularizer = Regularizer() if self.amgan else regularizer_by_name(cfg.regularizer, cfg.rho)
-        critic = ConvCritic(channels, cfg.size, cfg.width, outputs=len(classes) + 1 if self.amgan else 1)
+        minibatch = (cfg.minibatch_kernels, cfg.minibatch_kernel_dim) if cfg.minibatch_discrimination else None
+        if self.bigan:
+            critic: nn.Module = PairCritic(channels, cfg.size, cfg.noise_dim, cfg.width, minibatch=minibatch)
+        else:
+            critic = ConvCritic(channels, cfg.size, cfg.width, outputs=len(classes) + 1 if self.amgan else 1,
+                                minibatch=minibatch)
         self.critic = self.regularizer.prepare(critic)
-        self.objective = get_objective(cfg.objective)
 
     def architecture(self) -> dict[str, Any]:
         return {"mode": self.cfg.mode, "conditional": self.conditional, "noise_dim": self.cfg.noise_dim,
-                "size": self.cfg.size, "width": self.cfg.width, "channels": self.channels, "classes": self.classes}
+                "size": self.cfg.size, "width": self.cfg.width, "channels": self.channels, "classes": self.classes,
+                "reference": self.cfg.reference_batch if self.cfg.virtual_batch_norm else 0}
 
     def fakes(self, batch: Batch, n: int) -> tuple[Tensor, Tensor | None]:
         z = batch.noise(n, self.cfg.noise_dim)
         labels = (batch.uniform(n) * len(self.classes)).long() if self.conditional else None
         return self.generator(z, labels), labels
 
+    def critic_inputs(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Real and generated images or, for BiGAN, the pairs (x, E(x)) and (G(z), z)."""
+        real = batch["images"][0]
+        if not self.bigan:
+            return real, self.fakes(batch, len(real))[0]
+        z = batch.noise(len(real), self.cfg.noise_dim)
+        return (self.critic.pack(real, self.generator.encode(real)),
+                self.critic.pack(self.generator(z), z))
+
+    def critic_features(self, x: Tensor) -> Tensor:
+        return self.critic.features(x)
+
     def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
-        real, labels = batch["images"]
-        with torch.no_grad():
-            fake, _ = self.fakes(batch, len(real))
         if self.amgan:
-            return {"loss": amgan_discriminator_loss(self.critic(real), labels, self.critic(fake))}
+            real, labels = batch["images"]
+            with torch.no_grad():
+                fake, _ = self.fakes(batch, len(real))
+            return {"loss": amgan_discriminator_loss(self.critic(real), labels, self.critic(fake), self.real_target)}
+        with torch.no_grad():
+            real, fake = self.critic_inputs(batch)
         penalty = self.regularizer.penalty(self.critic, real, fake)
-        return {"loss": self.objective.critic_loss(self.critic(real), self.critic(fake)) + penalty,
+        return {"loss": self.objective.critic_loss(self.critic(real), self.critic(fake), self.real_target) + penalty,
                 "penalty": penalty}
 
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
+        if self.bigan:  # G and E both play against the critic: the fakes' loss, and the reals' with f negated
+            real, fake = self.critic_inputs(batch)
+            return {"loss": self.objective.generator_loss(self.critic(fake))
+                    + self.objective.generator_loss(-self.critic(real))}
         fake, labels = self.fakes(batch, len(batch["images"][0]))
         if self.amgan:
             return {"loss": amgan_generator_loss(self.critic(fake), labels)}
@@ -147,12 +200,58 @@ def train_synthesizer(cfg: SynthConfig, out: Path, overwrite: bool = False, resu
 
 
 # ---- sampling and evaluation -------------------------------------------------------------------
-def load_generator(run: Path, device: torch.device) -> tuple[DCGANGenerator, dict[str, Any]]:
-    """A trained run's generator (EMA weights if kept) and its architecture."""
+def load_generator(run: Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    """A trained run's generator (EMA weights if kept; with its encoder in BiGAN mode) and its
+    architecture."""
     payload = load_checkpoint(find_checkpoint(run), APP)
     generator = build_generator(payload["architecture"])
     generator.load_state_dict(generator_weights(payload))
     return generator.to(device).eval(), payload["architecture"]
+
+
+def load_bigan(run: Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    """A BiGAN run's generator with its encoder; other runs are refused."""
+    generator, arch = load_generator(run, device)
+    if arch["mode"] != "bigan":
+        raise InputError(f"{run}: a run of mode {arch['mode']} has no encoder; train one with {{mode}}", mode="bigan")
+    return generator, arch
+
+
+def read_inputs(inputs: Path, arch: dict[str, Any], skip_bad: bool = False) -> tuple[list[Path], Tensor]:
+    """The image files under ``inputs`` and the images, resized and cropped to the run's size, in [-1, 1]."""
+    if not inputs.is_dir():
+        raise InputError(f"{inputs}: not a folder of images")
+    files = image_files(inputs)
+    if not files:
+        raise InputError(f"{inputs}: no images found")
+    files, images = read_images(inputs, files, arch["channels"], skip_bad)
+    return files, (torch.stack([resize_crop(image, arch["size"]) for image in images]) * 2 - 1).clamp(-1, 1)
+
+
+def encode_folder(run: Path, inputs: Path, output: Path, device: torch.device = torch.device("cpu"),
+                  skip_bad: bool = False) -> int:
+    """E(x) of every image under ``inputs`` into the .npz file ``output``: ``z`` (n, noise_dim) and
+    ``files`` (the names relative to ``inputs``, in the rows' order). Never overwrites."""
+    bigan, arch = load_bigan(run, device)
+    files, images = read_inputs(inputs, arch, skip_bad)
+    with torch.no_grad():
+        z = torch.cat([bigan.encode(part.to(device)).float().cpu() for part in images.split(256)])
+    with staged_outputs(output.parent, [output.name]) as (path,), open(path, "wb") as f:
+        np.savez(f, z=z.numpy(), files=np.array([str(p.relative_to(inputs)) for p in files]))
+    return len(files)
+
+
+def reconstruct_folder(run: Path, inputs: Path, output: Path, device: torch.device = torch.device("cpu"),
+                       skip_bad: bool = False) -> int:
+    """G(E(x)) of every image under ``inputs`` into ``output`` with the same relative names (all of
+    them or, on failure, none)."""
+    bigan, arch = load_bigan(run, device)
+    files, images = read_inputs(inputs, arch, skip_bad)
+    with staged_outputs(output, [str(p.relative_to(inputs)) for p in files]) as paths:
+        for image, path in zip(reconstruct(bigan, images), paths):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_image(image, path, normalize=True, value_range=(-1, 1))
+    return len(files)
 
 
 def class_index(arch: dict[str, Any], name: str) -> int:
@@ -168,7 +267,7 @@ def class_index(arch: dict[str, Any], name: str) -> int:
 
 
 @torch.no_grad()
-def generate(generator: DCGANGenerator, arch: dict[str, Any], n: int, labels: Tensor | None,
+def generate(generator: nn.Module, arch: dict[str, Any], n: int, labels: Tensor | None,
              seed: int, batch: int = 256) -> Tensor:
     """``n`` images in [-1, 1] on the CPU; ``labels`` (n,) for a conditional generator."""
     gen = torch.Generator().manual_seed(seed)
@@ -232,7 +331,25 @@ def evaluate(run: Path, images: str, n: int = 1000, classifier_steps: int = 1000
             **score(generator, arch, real, n, classifier_steps, w1_steps, seed, device, progress)}
 
 
-def score(generator: DCGANGenerator, arch: dict[str, Any], real: Samples, n: int, classifier_steps: int,
+def diversity(images: Tensor, classes: Tensor) -> float:
+    """Mean Euclidean distance between two images of the same class, averaged over the classes
+    with at least two images (at most 200 images a class)."""
+    means = []
+    for c in classes.unique():
+        x = images[classes == c][:200].flatten(1).double()
+        if len(x) > 1:
+            means.append(torch.cdist(x, x).sum() / (len(x) * (len(x) - 1)))
+    return float(torch.stack(means).mean())
+
+
+@torch.no_grad()
+def reconstruct(bigan: nn.Module, images: Tensor, batch: int = 256) -> Tensor:
+    """G(E(x)) for images in [-1, 1], on the CPU."""
+    device = next(bigan.parameters()).device
+    return torch.cat([bigan(bigan.encode(part.to(device))).float().cpu() for part in images.split(batch)])
+
+
+def score(generator: nn.Module, arch: dict[str, Any], real: Samples, n: int, classifier_steps: int,
           w1_steps: int, seed: int = 0, device: torch.device = torch.device("cpu"),
           progress: bool = False) -> dict[str, Any]:
     """Score ``n`` samples of ``generator`` against the labeled ``real`` images."""
@@ -246,10 +363,17 @@ def score(generator: DCGANGenerator, arch: dict[str, Any], real: Samples, n: int
     result: dict[str, Any] = {
         "n": n, "classifier": "SmallClassifier trained here on the real images (nothing downloaded)",
         "classifier_accuracy": float((held_probs.argmax(1) == held.labels).float().mean()),
-        "am_score": am_score(probs, prior), "am_score_real": am_score(held_probs, prior)}
+        "am_score": am_score(probs, prior), "am_score_real": am_score(held_probs, prior),
+        "diversity": diversity(fakes, probs.argmax(1) if labels is None else labels),
+        "diversity_real": diversity(real.data, real.labels)}
     if labels is not None:
         hits = probs.argmax(1) == labels
         result["class_accuracy"] = {c: float(hits[labels == k].float().mean()) for k, c in enumerate(arch["classes"])}
+    if arch["mode"] == "bigan":
+        rebuilt = class_probabilities(classifier, reconstruct(generator, held.data)).argmax(1)
+        result["reconstruction_agreement"] = float((rebuilt == held.labels).float().mean())
+        frequencies = torch.bincount(held.labels).double() / len(held)
+        result["reconstruction_chance"] = float(frequencies.square().sum())  # two independent draws agree
     w1 = wasserstein1(fakes.flatten(1), real.data.flatten(1), method="maxal", steps=w1_steps, device=device,
                       seed=seed, progress=progress)
     result["w1"], result["w1_ci95"] = w1.distance, w1.ci95
@@ -260,7 +384,12 @@ def format_eval(r: dict[str, Any]) -> str:
     lines = [f"{r['run']}: {r['n']} samples scored against {r['images']}",
              f"classifier: {r['classifier']}; held-out accuracy {r['classifier_accuracy']:.3f}",
              f"AM Score (lower is better): {r['am_score']:.3f} (real held-out images: {r['am_score_real']:.3f})",
-             f"W1 to the real images (maxal): {r['w1']:.3f}"]
+             f"W1 to the real images (maxal): {r['w1']:.3f}",
+             f"diversity (mean distance between two samples of a class): {r['diversity']:.3f} "
+             f"(real images: {r['diversity_real']:.3f})"]
+    if "reconstruction_agreement" in r:
+        lines.append(f"G(E(x)) classified as the class of x: {r['reconstruction_agreement']:.3f} of the held-out "
+                     f"real images (chance {r['reconstruction_chance']:.3f})")
     if "class_accuracy" in r:
         accs = r["class_accuracy"]
         lines.append(f"samples classified as their class: {sum(accs.values()) / len(accs):.3f} on average "
@@ -277,7 +406,9 @@ def command() -> None:
     \b
     ot-gan synthesize train --images digits --out runs/digits
     ot-gan synthesize sample runs/digits --n 64 --class 3 --output samples/ --grid
-    ot-gan synthesize eval runs/digits --images digits"""
+    ot-gan synthesize eval runs/digits --images digits
+    ot-gan synthesize train --mode bigan --images digits --out runs/bigan
+    ot-gan synthesize reconstruct runs/bigan --input my_digits/ --output rebuilt/"""
 
 
 command.add_command(train_command(SynthConfig, train_synthesizer, "Train a generator on labeled images "
@@ -325,3 +456,31 @@ def eval_command(run: Path, images: str, n: int, classifier_steps: int, w1_steps
     result = evaluate(run, images, n, classifier_steps, w1_steps, seed, resolve_device(device, threads),
                       progress=not quiet, skip_bad=skip_bad)
     click.echo(json.dumps(result) if as_json else format_eval(result))
+
+
+def apply_options(f: Any) -> Any:
+    """RUN, --input, --skip-bad, --device and --threads of encode and reconstruct."""
+    f = skip_bad_option(device_option(threads_option(f)))
+    f = click.option("--input", "inputs", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+                     help="Folder of images (searched recursively).")(f)
+    return click.argument("run", type=click.Path(exists=True, path_type=Path))(f)
+
+
+@command.command("encode")
+@apply_options
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The .npz file to write: z (one row per image) and files (their names); never overwritten.")
+def encode_command(run: Path, inputs: Path, output: Path, skip_bad: bool, device: str, threads: int) -> None:
+    """Encode images with a BiGAN run's encoder E."""
+    n = encode_folder(run, inputs, output, resolve_device(device, threads), skip_bad)
+    click.echo(f"encoded {n} images into {output}")
+
+
+@command.command("reconstruct")
+@apply_options
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for G(E(x)), one image per input with its name (never overwritten).")
+def reconstruct_command(run: Path, inputs: Path, output: Path, skip_bad: bool, device: str, threads: int) -> None:
+    """Rebuild images as G(E(x)) with a BiGAN run."""
+    n = reconstruct_folder(run, inputs, output, resolve_device(device, threads), skip_bad)
+    click.echo(f"reconstructed {n} images into {output}")

@@ -54,9 +54,12 @@ class Regularizer(nn.Module):
     generator); the W1 estimator sets its own so that it never touches the global one.
     ``shard``: (rank, world) under data-parallel training over torch.distributed, set by whoever
     trains (the engine, the W1 estimator); each rank then penalizes its share of the global batch
-    and batch maxima are taken over all ranks, so that N processes compute what one would."""
+    and batch maxima are taken over all ranks, so that N processes compute what one would.
+    ``measures_slopes``: the penalty measures per-sample gradient norms s_i, which are only per
+    sample for a critic that does not couple the samples of a batch."""
 
     calibrates_lipschitz = False
+    measures_slopes = False
 
     def __init__(self, k: float = 1.0) -> None:
         super().__init__()
@@ -116,6 +119,8 @@ class GradientPenalty(Regularizer):
     """rho mean_i (s_i - k)^2 (WGAN-GP, arXiv 1704.00028), or with ``one_sided`` only the part
     above k, rho mean_i max(0, s_i - k)^2 (WGAN-LP, arXiv 1709.08894)."""
 
+    measures_slopes = True
+
     def __init__(self, rho: float = 10.0, k: float = 1.0, one_sided: bool = False) -> None:
         super().__init__(k)
         self.rho, self.one_sided = rho, one_sided
@@ -150,6 +155,8 @@ class _MaxSlope(Regularizer):
     (rank 0 alone adds the buffer to its batch, once); the penalty, MaxAL's multiplier and its
     gradient are then the same on every rank, and averaging gradients keeps them as one process
     would have them."""
+
+    measures_slopes = True
 
     def __init__(self, rho: float, k: float, buffer: int) -> None:
         super().__init__(k)

@@ -7,6 +7,11 @@ phi'(a) + varphi'(a) = 0 somewhere, the critic's gradient at every fake sample p
 real ones. ``lsgan``, ``hinge`` and ``nsgan`` (the non-saturating GAN of Goodfellow et al.) are
 baselines that are not LGAN objectives. The AM-GAN losses (arXiv 1703.02000, section 9) are at
 the end.
+
+One-sided label smoothing (Salimans et al., arXiv 1606.03498, section 3.4) replaces the target 1 of
+real samples with ``real_target`` (0.9 in the paper) and leaves the fakes' target 0. It needs an
+objective with labels: the sigmoid cross-entropy ones (``log_sigmoid`` and ``nsgan``, whose phi and
+varphi are -log(1 - sigmoid) and -log sigmoid) and AM-GAN's softmax cross-entropy.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from ot_gan.errors import InputError
 
 Fn = Callable[[Tensor], Tensor]
 
@@ -34,10 +41,24 @@ class Objective:
     varphi: Fn
     psi: Fn = _neg
     lipschitz_gan: bool = True
+    labels: bool = False  # sigmoid cross-entropy: varphi(x) = -log sigmoid(x), phi(x) = -log(1 - sigmoid(x))
 
-    def critic_loss(self, f_real: Tensor, f_fake: Tensor) -> Tensor:
-        """E varphi(f(x_r)) + E phi(f(x_g)), minimized by the critic."""
-        return self.varphi(f_real).mean() + self.phi(f_fake).mean()
+    def require_labels(self) -> None:
+        """Refuse one-sided label smoothing unless this objective has labels."""
+        if not self.labels:
+            raise InputError("{label_smoothing} needs an objective with labels (the sigmoid cross-entropy of "
+                             "log_sigmoid or nsgan, or AM-GAN's classes), not {objective}",
+                             label_smoothing=None, objective=self.name)
+
+    def critic_loss(self, f_real: Tensor, f_fake: Tensor, real_target: float = 1.0) -> Tensor:
+        """E varphi(f(x_r)) + E phi(f(x_g)), minimized by the critic. With ``real_target`` t < 1
+        (one-sided label smoothing) the reals' term is the cross-entropy with target t,
+        E [t varphi(f(x_r)) + (1 - t) phi(f(x_r))]."""
+        real = self.varphi(f_real)
+        if real_target != 1:
+            self.require_labels()
+            real = real_target * real + (1 - real_target) * self.phi(f_real)
+        return real.mean() + self.phi(f_fake).mean()
 
     def generator_loss(self, f_fake: Tensor) -> Tensor:
         """E psi(f(G(z))), minimized by the generator."""
@@ -48,14 +69,14 @@ OBJECTIVES: dict[str, Objective] = {
     o.name: o
     for o in [
         Objective("wgan", phi=lambda x: x, varphi=_neg),
-        Objective("log_sigmoid", phi=F.softplus, varphi=lambda x: F.softplus(-x)),
+        Objective("log_sigmoid", phi=F.softplus, varphi=lambda x: F.softplus(-x), labels=True),
         Objective("sqrt", phi=lambda x: x + torch.sqrt(x * x + 1), varphi=lambda x: -x + torch.sqrt(x * x + 1)),
         Objective("exp", phi=torch.exp, varphi=lambda x: torch.exp(-x)),
         Objective("lsgan", phi=lambda x: (x + 1).square(), varphi=lambda x: (x - 1).square(),
                   psi=lambda x: (x - 1).square(), lipschitz_gan=False),
         Objective("hinge", phi=lambda x: F.relu(1 + x), varphi=lambda x: F.relu(1 - x), lipschitz_gan=False),
         Objective("nsgan", phi=F.softplus, varphi=lambda x: F.softplus(-x), psi=lambda x: F.softplus(-x),
-                  lipschitz_gan=False),
+                  lipschitz_gan=False, labels=True),
     ]
 }
 
@@ -67,10 +88,16 @@ def get_objective(name: str) -> Objective:
     return OBJECTIVES[name]
 
 
-def amgan_discriminator_loss(logits_real: Tensor, labels: Tensor, logits_fake: Tensor) -> Tensor:
-    """CE(D(x_r), y) + CE(D(G(z)), fake): K+1 logits per image, the last one is "fake"."""
-    fake = torch.full((len(logits_fake),), logits_fake.shape[1] - 1, device=logits_fake.device)
-    return F.cross_entropy(logits_real, labels) + F.cross_entropy(logits_fake, fake)
+def amgan_discriminator_loss(logits_real: Tensor, labels: Tensor, logits_fake: Tensor,
+                             real_target: float = 1.0) -> Tensor:
+    """CE(D(x_r), y) + CE(D(G(z)), fake): K+1 logits per image, the last one is "fake". With
+    ``real_target`` t < 1 (one-sided label smoothing) a real image's target is t on its class and
+    1 - t on "fake"."""
+    fake_class = logits_fake.shape[1] - 1
+    fake = torch.full((len(logits_fake),), fake_class, device=logits_fake.device)
+    target = F.one_hot(labels, logits_real.shape[1]).to(logits_real.dtype) * real_target
+    target[:, fake_class] += 1 - real_target
+    return F.cross_entropy(logits_real, target) + F.cross_entropy(logits_fake, fake)
 
 
 def amgan_generator_loss(logits_fake: Tensor, target: Tensor | None = None) -> Tensor:

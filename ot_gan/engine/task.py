@@ -44,11 +44,26 @@ class Task(nn.Module):
     The losses return a dict of scalar tensors with a ``"loss"`` key (what is minimized) and any
     others to log. Everything in the module's ``state_dict`` (networks, regularizer multipliers,
     image pools as extra state) is checkpointed and restored on resume.
+
+    The engine's feature matching needs ``critic_inputs`` and ``critic_features``; the techniques
+    that live in the networks and losses (minibatch discrimination, virtual batch norm, one-sided
+    label smoothing) are built by the task from its config and named in ``implements``.
     """
 
     app: str = ""
     generator: nn.Module
     critic: nn.Module
+    implements: frozenset[str] = frozenset()  # the TrainConfig techniques this task builds in
+
+    def critic_inputs(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """What the critic sees as real and as fake for ``batch``, the fakes differentiable in the
+        generator's parameters (feature matching)."""
+        raise NotImplementedError
+
+    def critic_features(self, x: Tensor) -> Tensor:
+        """An intermediate feature of the critic on its input ``x``, one row per sample (feature
+        matching)."""
+        raise NotImplementedError
 
     def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
         raise NotImplementedError

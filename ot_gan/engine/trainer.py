@@ -34,6 +34,8 @@ from ot_gan.engine.checkpoint import save_checkpoint
 from ot_gan.engine.pace import Pace
 from ot_gan.engine.rundir import RunDir, open_run
 from ot_gan.engine.task import Batch, Task
+from ot_gan.engine.techniques import (FEATURE_MATCHING, HistoricalAverage, check_techniques,
+                                      feature_matching_loss)
 from ot_gan.errors import InputError, NamesSettings
 from ot_gan.interrupt import stop_on_signals
 from ot_gan.lipschitz import Regularizer
@@ -82,6 +84,27 @@ class TrainConfig:
     quiet: bool = option(False, "No progress bar.")
     skip_bad: bool = option(False, "Leave out image files of the training data that cannot be read (a warning "
                                    "counts them) instead of stopping.")
+    # Salimans et al., "Improved Techniques for Training GANs", arXiv 1606.03498
+    feature_matching: str = option("none", "Salimans et al.: the generator matches the mean of an intermediate critic "
+                                          "feature on real and fake batches, ||E f(x) - E f(G(z))||^2, instead of "
+                                          "(alone) or besides (added) its GAN loss.", choices=FEATURE_MATCHING)
+    minibatch_discrimination: bool = option(False, "Salimans et al.: a critic layer that compares each sample with the "
+                                                   "others of its batch. It couples the samples, so it is refused with "
+                                                   "the regularizers that measure per-sample gradient norms (gp, lp, "
+                                                   "maxgp, maxal).")
+    minibatch_kernels: int = option(100, "Minibatch discrimination: kernels B of its A x B x C tensor.", min=1)
+    minibatch_kernel_dim: int = option(5, "Minibatch discrimination: entries C of each kernel.", min=1)
+    historical_averaging: float = option(0.0, "Salimans et al.: weight of ||theta - mean of past theta||^2 added to "
+                                              "each network's loss (0 = off).")
+    label_smoothing: bool = option(False, "Salimans et al.'s one-sided label smoothing: real samples get the real "
+                                          "target (next option) instead of 1, fakes keep 0. Only for the objectives "
+                                          "with labels (sigmoid cross-entropy: log_sigmoid, nsgan; AM-GAN's "
+                                          "classes); refused for the others.")
+    real_target: float = option(0.9, "One-sided label smoothing: the target of real samples.", min=0.5, max=1)
+    virtual_batch_norm: bool = option(False, "Salimans et al.: the generator's batch norm takes its statistics from a "
+                                             "fixed reference batch (and the sample itself), so a sample's output "
+                                             "does not depend on its batch. For generators with batch norm.")
+    reference_batch: int = option(64, "Virtual batch norm: size of the reference batch.", min=1)
 
 
 class TrainingDiverged(NamesSettings, RuntimeError):
@@ -154,6 +177,7 @@ class Trainer:
         self.config, self.data, self.run = config, data, run
         self.rank, self.world, self.device = rank, world, device
         self.cuda = device.type == "cuda"
+        check_techniques(task, config)
         self.task = task.to(device)
         if config.channels_last and self.cuda:
             self.task.to(memory_format=torch.channels_last)
@@ -168,6 +192,8 @@ class Trainer:
                            for name, opt in self.optimizers.items()}
         self.ema = (AveragedModel(task.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
                     if config.ema else None)
+        self.history = (nn.ModuleDict({name: HistoricalAverage(getattr(task, name)) for name in self.optimizers})
+                        if config.historical_averaging else None)
         self.step, self.seconds, self.saved_step = 0, 0.0, 0
         self.sums: dict[str, float] = defaultdict(float)  # loss sums since the last log
         self.unlogged = 0
@@ -194,6 +220,7 @@ class Trainer:
                 "task": self.task.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
                 "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
                 "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()}, "rng": rng,
+                "history": self.history.state_dict() if self.history is not None else None,
                 "unlogged": {"steps": self.unlogged, "sums": dict(self.sums)}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -203,6 +230,8 @@ class Trainer:
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
             self.schedulers[name].load_state_dict(state["schedulers"][name])
+        if self.history is not None and state.get("history") is not None:
+            self.history.load_state_dict(state["history"])
         torch.set_rng_state(state["rng"]["torch"])
         if self.cuda and "cuda" in state["rng"]:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
@@ -236,6 +265,9 @@ class Trainer:
         module: nn.Module = getattr(self.task, phase)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16 and self.cuda):
             losses = loss_fn(batch)
+        if self.history is not None:
+            term = self.config.historical_averaging * self.history[phase].distance(module)
+            losses = {**losses, "loss": losses["loss"] + term, "historical_averaging": term}
         values = {k: v.item() for k, v in losses.items()}
         if parallel.any_rank(not math.isfinite(values["loss"]), self.world, self.device):
             raise TrainingDiverged(self._divergence_message(phase, values["loss"]), lr=None, bf16=None)
@@ -244,6 +276,8 @@ class Trainer:
         losses["loss"].backward()
         parallel.average_gradients(module, self.world)
         opt.step()
+        if self.history is not None:
+            self.history[phase].update(module)
         for k, v in values.items():
             self.sums[f"{phase}/{k}"] += v
 
@@ -252,6 +286,18 @@ class Trainer:
                  else "no checkpoint was written yet")
         return (f"the {phase} loss became {value} at step {self.step + 1}; training stopped and {where}. "
                 "Try a lower {lr}, a stronger Lipschitz regularizer, or training without {bf16}.")
+
+    def generator_losses(self, batch: Batch) -> dict[str, Tensor]:
+        """The task's generator loss, with feature matching instead of it or added to it."""
+        task, mode = self.task, self.config.feature_matching
+        if mode == "none":
+            return task.generator_loss(batch)
+        real, fake = task.critic_inputs(batch)
+        matching = feature_matching_loss(task.critic_features(real), task.critic_features(fake))
+        if mode == "alone":
+            return {"loss": matching, "feature_matching": matching}
+        losses = task.generator_loss(batch)
+        return {**losses, "loss": losses["loss"] + matching, "feature_matching": matching}
 
     def train_step(self) -> None:
         """n_critic critic updates, then one generator update, each on its own batch."""
@@ -263,7 +309,7 @@ class Trainer:
                 parallel.broadcast_state(module, self.world)
         task.critic.requires_grad_(False)
         try:
-            self._update("generator", task.generator_loss, self.batch(self.step, self.config.n_critic))
+            self._update("generator", self.generator_losses, self.batch(self.step, self.config.n_critic))
         finally:
             task.critic.requires_grad_(True)
         if self.ema is not None:

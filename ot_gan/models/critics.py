@@ -1,5 +1,7 @@
 """Critics without batch normalization: it couples the samples of a batch, so per-sample gradient
-norms, which every Lipschitz regularizer measures, would no longer be per sample."""
+norms, which every Lipschitz regularizer measures, would no longer be per sample. (Minibatch
+discrimination, an option of ConvCritic and PairCritic, couples them on purpose; the engine
+refuses it with the regularizers that measure those norms.)"""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from ot_gan.errors import InputError
+from ot_gan.models.techniques import MinibatchDiscrimination
 
 
 class GroupSort(nn.Module):
@@ -61,9 +64,14 @@ class MLPCritic(nn.Module):
 class ConvCritic(nn.Module):
     """f: images (C, H, W) -> R: 4x4 stride-2 convolutions doubling the width down to about 4x4,
     LeakyReLU, then a linear layer (a DCGAN discriminator without batch norm). With
-    ``outputs`` > 1 it returns that many logits per image (AM-GAN's K+1 classes)."""
+    ``outputs`` > 1 it returns that many logits per image (AM-GAN's K+1 classes).
 
-    def __init__(self, channels: int, size: int, width: int = 64, max_width: int = 512, outputs: int = 1) -> None:
+    ``features`` is the flattened output of the convolutions (what feature matching matches);
+    ``minibatch`` = (B, C) puts a ``MinibatchDiscrimination`` layer of B kernels of C entries
+    between it and the linear layer."""
+
+    def __init__(self, channels: int, size: int, width: int = 64, max_width: int = 512, outputs: int = 1,
+                 minibatch: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.outputs = outputs
         layers: list[nn.Module] = []
@@ -71,12 +79,52 @@ class ConvCritic(nn.Module):
         while size > 4:
             layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
             c_in, c_out, size = c_out, min(2 * c_out, max_width), size // 2
-        layers += [nn.Flatten(), nn.Linear(c_in * size * size, outputs)]
+        layers.append(nn.Flatten())
+        self.feature_layers = len(layers)
+        features = c_in * size * size
+        if minibatch:
+            layers.append(MinibatchDiscrimination(features, *minibatch))
+            features += minibatch[0]
+        layers.append(nn.Linear(features, outputs))
         self.net = nn.Sequential(*layers)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The flattened output of the convolutions, one row per image."""
+        return self.net[:self.feature_layers](x)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.net(x)
         return out.squeeze(1) if self.outputs == 1 else out
+
+
+class PairCritic(nn.Module):
+    """f: (x, z) -> R, the BiGAN discriminator (Donahue et al., arXiv 1605.09782), on x and z
+    packed into one vector [x flattened, z] so that the Lipschitz regularizers measure the gradient
+    over both: h = LeakyReLU(A conv(x) + B z) with ``hidden`` units (the ``ConvCritic`` with
+    ``hidden`` outputs on x), then a linear layer; ``features`` is h, ``minibatch`` as in
+    ``ConvCritic``."""
+
+    def __init__(self, channels: int, size: int, noise_dim: int, width: int = 64, hidden: int = 256,
+                 minibatch: tuple[int, int] | None = None) -> None:
+        super().__init__()
+        self.image_shape = (channels, size, size)
+        self.image = ConvCritic(channels, size, width, outputs=hidden)
+        self.latent = nn.Linear(noise_dim, hidden, bias=False)
+        self.head = nn.Sequential(*([MinibatchDiscrimination(hidden, *minibatch)] if minibatch else []),
+                                  nn.Linear(hidden + (minibatch[0] if minibatch else 0), 1))
+
+    def pack(self, x: Tensor, z: Tensor) -> Tensor:
+        """The critic's input for images ``x`` and codes ``z``."""
+        return torch.cat([x.flatten(1), z], dim=1)
+
+    def features(self, xz: Tensor) -> Tensor:
+        """The hidden layer h of packed pairs."""
+        d = math.prod(self.image_shape)
+        x = xz[:, :d].view(-1, *self.image_shape)
+        return nn.functional.leaky_relu(self.image(x) + self.latent(xz[:, d:]), 0.2)
+
+    def forward(self, xz: Tensor) -> Tensor:
+        return self.head(self.features(xz)).squeeze(1)
 
 
 def default_group(dim: int, width: int) -> int:

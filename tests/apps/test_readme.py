@@ -22,7 +22,8 @@ def test_the_readme_quotes_commands_of_every_app():
 def test_readme_command_parses_as_quoted(line, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # where the quoted runs and input folders exist, and configs/
     (tmp_path / "configs").symlink_to(README.parent / "configs")
-    for folder in ("runs/zeros2ones", "runs/zeros2ones-plain", "runs/color", "runs/digits", "my_zeros", "gray"):
+    for folder in ("runs/zeros2ones", "runs/zeros2ones-plain", "runs/color", "runs/digits", "runs/bigan", "my_zeros",
+                   "my_digits", "gray"):
         (tmp_path / folder).mkdir(parents=True, exist_ok=True)
     args = shlex.split(line)
     ctx = click.Context(cli, info_name="ot-gan")
