@@ -119,9 +119,10 @@ class ImagePool(nn.Module):
 def build_generators(arch: dict[str, Any]) -> nn.ModuleDict:
     """The two generators a run's checkpoint describes."""
     ca, cb = arch["channels_a"], arch["channels_b"]
+    upsample = arch.get("upsample", "transpose")  # runs saved before resize-convolutions
     return nn.ModuleDict({
-        "a2b": ResnetGenerator(ca, cb, arch["width"], arch["blocks"], arch["noise"]),
-        "b2a": ResnetGenerator(cb, ca, arch["width"], arch["blocks"], arch["noise"])})
+        "a2b": ResnetGenerator(ca, cb, arch["width"], arch["blocks"], arch["noise"], upsample),
+        "b2a": ResnetGenerator(cb, ca, arch["width"], arch["blocks"], arch["noise"], upsample)})
 
 
 def l1(x: Tensor, y: Tensor) -> Tensor:
@@ -160,7 +161,8 @@ class TranslateTask(Task):
 
     def architecture(self) -> dict[str, Any]:
         return {"channels_a": self.channels["a"], "channels_b": self.channels["b"], "size": self.cfg.size,
-                "width": self.cfg.width, "blocks": self.cfg.blocks, "noise": self.cfg.noise, "cost": self.cfg.cost}
+                "width": self.cfg.width, "blocks": self.cfg.blocks, "noise": self.cfg.noise, "cost": self.cfg.cost,
+                "upsample": "resize"}
 
     def translate(self, direction: str, x: Tensor, batch: Batch) -> Tensor:
         noise = batch.noise(len(x), self.cfg.noise, *x.shape[2:]) if self.cfg.noise else None

@@ -11,6 +11,25 @@ def _norm(channels: int) -> nn.Module:
     return nn.InstanceNorm2d(channels)  # per sample: no batch coupling, as critics need
 
 
+def _upsample(c_in: int, c_out: int, how: str) -> nn.Module:
+    """Twice the side. ``resize``: nearest-neighbour resize, then a 3x3 convolution, which leaves no
+    checkerboard (Odena, Dumoulin, Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016);
+    ``transpose``: the reference CycleGAN's stride-2 transposed convolution, whose 3x3 kernel
+    overlaps unevenly and prints a grid on the outputs (kept for runs trained with it)."""
+    if how == "transpose":
+        return nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1)
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 3))
+
+
+def init_normal(module: nn.Module, std: float = 0.02) -> None:
+    """The reference CycleGAN's initialization: convolution weights N(0, std), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 class ResidualBlock(nn.Module):
     """x + (reflect-pad, 3x3 conv, instance norm, ReLU, reflect-pad, 3x3 conv, instance norm)(x)."""
 
@@ -29,11 +48,11 @@ class ResnetGenerator(nn.Module):
 
     Fully convolutional: any input whose sides are multiples of 4 keeps its size. With
     ``noise_channels`` > 0 that many channels of Gaussian noise are appended to the input, for
-    stochastic maps G(x, z) (the K-solver of arXiv 2003.06635).
+    stochastic maps G(x, z) (the K-solver of arXiv 2003.06635). ``upsample``: see ``_upsample``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, width: int = 64, blocks: int = 6,
-                 noise_channels: int = 0) -> None:
+                 noise_channels: int = 0, upsample: str = "resize") -> None:
         super().__init__()
         self.noise_channels = noise_channels
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels + noise_channels, width, 7),
@@ -42,10 +61,10 @@ class ResnetGenerator(nn.Module):
             layers += [nn.Conv2d(width * k, width * 2 * k, 3, stride=2, padding=1), _norm(width * 2 * k), nn.ReLU()]
         layers += [ResidualBlock(width * 4) for _ in range(blocks)]
         for k in (4, 2):
-            layers += [nn.ConvTranspose2d(width * k, width * k // 2, 3, stride=2, padding=1, output_padding=1),
-                       _norm(width * k // 2), nn.ReLU()]
+            layers += [_upsample(width * k, width * k // 2, upsample), _norm(width * k // 2), nn.ReLU()]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        init_normal(self)
 
     def forward(self, x: Tensor, noise: Tensor | None = None) -> Tensor:
         if self.noise_channels:
@@ -70,6 +89,7 @@ class PatchDiscriminator(nn.Module):
             c = c_out
         seq.append(nn.Conv2d(c, 1, 4, stride=1, padding=1))
         self.net = nn.Sequential(*seq)
+        init_normal(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
