@@ -58,7 +58,7 @@ class ColorizeConfig(TrainConfig):
     noise_layers: int = option(3, "Generator layers that receive the noise (the paper's code: 1).",
                               max=6)
     critic_width: int = option(64, "Channels of the critic's first layer.", min=1)
-    diversity: float = option(0.3, "Weight of the mode-seeking term: two colorings of one gray crop are pushed "
+    diversity: float = option(0.1, "Weight of the mode-seeking term: two colorings of one gray crop are pushed "
                                    "apart, up to the chroma spread between real crops (0 = off).", min=0)
 
 

@@ -5,6 +5,7 @@ distance between two real crops), colorfulness beside the photos', and W1 betwee
 statistics of colorings and photos. The settings are the README demo's (configs/colorize-photos.yaml).
 
     python bench/colorize.py [--steps 1500] [--size 16] [--runs 0:3,0.1:3,0.3:3,1:3,0.3:1,0.3:5] [--threads 1]
+                             [--keep DIR]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main() -> None:
     parser.add_argument("--runs", default="0:3,0.1:3,0.3:3,1:3,0.3:1,0.3:5",
                         help="Comma-separated WEIGHT:NOISE_LAYERS pairs.")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="Keep the runs in this folder (default: a temporary one).")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"photos at {args.size} px, generator width 8, critic width 16, batch 32, lr 1e-3, {args.steps} steps each")
@@ -36,7 +38,7 @@ def main() -> None:
             cfg = ColorizeConfig(size=args.size, width=8, critic_width=16, batch_size=32, steps=args.steps, lr=1e-3,
                                  noise_layers=layers, diversity=weight, quiet=True, threads=args.threads,
                                  sample_every=0)
-            out = Path(tmp) / run.replace(":", "_")
+            out = (args.keep or Path(tmp)) / run.replace(":", "_")
             start = time.perf_counter()
             train_colorizer(cfg, out)
             seconds = time.perf_counter() - start

@@ -43,7 +43,8 @@ def evaluate(trained: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_run(tmp_path_factory.mktemp("color") / "run")
+    # the tiny generator needs more than the default weight (0.1: diversity 0.036) to show it in 500 steps
+    return train_run(tmp_path_factory.mktemp("color") / "run", "--diversity", "0.3")
 
 
 @pytest.mark.slow
