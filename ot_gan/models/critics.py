@@ -61,22 +61,44 @@ class MLPCritic(nn.Module):
 class ConvCritic(nn.Module):
     """f: images (C, H, W) -> R: 4x4 stride-2 convolutions doubling the width down to about 4x4,
     LeakyReLU, then a linear layer (a DCGAN discriminator without batch norm). With
-    ``outputs`` > 1 it returns that many logits per image (AM-GAN's K+1 classes)."""
+    ``outputs`` > 1 it returns that many logits per image (AM-GAN's K+1 classes).
 
-    def __init__(self, channels: int, size: int, width: int = 64, max_width: int = 512, outputs: int = 1) -> None:
+    With ``group_std`` the linear layer also sees, as one more 4x4 channel, the minibatch standard
+    deviation of Karras et al. (ICLR 2018, arXiv 1710.10196): the standard deviation of the last
+    feature maps over the images of a group, averaged over features and positions. ``forward``
+    then takes each image's group (its class, so that a class drawn as copies of one image shows)."""
+
+    def __init__(self, channels: int, size: int, width: int = 64, max_width: int = 512, outputs: int = 1,
+                 group_std: bool = False) -> None:
         super().__init__()
-        self.outputs = outputs
+        self.outputs, self.group_std = outputs, group_std
         layers: list[nn.Module] = []
         c_in, c_out = channels, width
         while size > 4:
             layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
             c_in, c_out, size = c_out, min(2 * c_out, max_width), size // 2
-        layers += [nn.Flatten(), nn.Linear(c_in * size * size, outputs)]
+        layers += [nn.Flatten(), nn.Linear((c_in + group_std) * size * size, outputs)]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.net(x)
+    def forward(self, x: Tensor, groups: Tensor | None = None) -> Tensor:
+        if self.group_std:
+            if groups is None:
+                raise ValueError("this critic compares the images of a group: pass the groups")
+            h = self.net[:-2](x)
+            out = self.net[-2:](torch.cat([h, group_std(h, groups)], dim=1))
+        else:
+            out = self.net(x)
         return out.squeeze(1) if self.outputs == 1 else out
+
+
+def group_std(h: Tensor, groups: Tensor) -> Tensor:
+    """(n, 1, H, W): for each row, the standard deviation over the rows of its group of ``h``
+    (n, C, H, W), averaged over channels and positions (0 for a group of one)."""
+    out = h.new_zeros(len(h))
+    for g in groups.unique():
+        members = groups == g
+        out[members] = (h[members].var(dim=0, unbiased=False) + 1e-8).sqrt().mean()
+    return out[:, None, None, None].expand(-1, 1, *h.shape[2:])
 
 
 def default_group(dim: int, width: int) -> int:
