@@ -3,7 +3,8 @@
 The diverse-colorization GAN of Cao et al., arXiv 1702.06674 (docs/algorithms.md section 8): a stride-1
 fully convolutional generator sees the gray image at every layer and noise at several layers, and
 predicts only the chroma (YUV through scikit-image), so the output's luminance is the input's; an
-unconditional critic judges the full color image. By default it trains as an LGAN (log_sigmoid
+unconditional critic judges the full color image. A bounded mode-seeking term (``diversity``) keeps
+the generator from ignoring its noise. By default it trains as an LGAN (log_sigmoid
 with MaxGP); the paper's WGAN is ``--objective wgan --regularizer clip --optimizer rmsprop
 --n-critic 5``.
 """

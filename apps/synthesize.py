@@ -3,8 +3,9 @@
 AM-GAN (Zhou et al., arXiv 1703.02000; docs/algorithms.md section 9): the discriminator has K+1
 outputs, K classes and "fake"; the generator is trained toward the class the discriminator finds
 most likely (dynamic labeling) or, in the class-conditional mode, toward the class it was asked
-for. The LGAN mode (arXiv 1902.05687) trains an unconditional generator against a Lipschitz
-critic with any objective and regularizer of the core.
+for, with a bounded mode-seeking term and a class-wise minibatch standard deviation in the
+discriminator so that the samples of a class differ. The LGAN mode (arXiv 1902.05687) trains an
+unconditional generator against a Lipschitz critic with any objective and regularizer of the core.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 import click
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor, nn
 from torchvision.transforms import v2
-from PIL import Image, ImageDraw, ImageFont
 from torchvision.transforms.v2.functional import to_pil_image
 from torchvision.utils import make_grid, save_image
 from tqdm.auto import trange
