@@ -20,8 +20,9 @@ import torch
 from ot_gan.apps.synthesize import SynthConfig, class_means, load_generator, load_images, score, train_synthesizer
 
 VARIANTS = {
-    "amgan (default: mode seeking + class spread)": dict(mode="amgan"),
-    "amgan: mode seeking only": dict(mode="amgan", class_std=False),
+    "amgan (default: mode seeking 3 + class spread)": dict(mode="amgan"),
+    "amgan: mode seeking 1 + class spread": dict(mode="amgan", diversity=1.0),
+    "amgan: mode seeking 1 only": dict(mode="amgan", diversity=1.0, class_std=False),
     "amgan: class spread only": dict(mode="amgan", diversity=0.0),
     "amgan: neither (the previous default)": dict(mode="amgan", diversity=0.0, class_std=False),
     "amgan: one fake logit per class (ADC-GAN)": dict(mode="amgan", diversity=0.0, class_std=False,

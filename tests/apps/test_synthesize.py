@@ -60,10 +60,10 @@ def test_samples_of_a_class_differ_only_with_the_diversity_terms(amgan_run: Path
     for name, path in [("default", amgan_run), ("plain", tmp_path / "run")]:
         generator, arch = load_generator(path, torch.device("cpu"))
         means[name] = class_means(score(generator, arch, real, 500, 300, 1))
-    # spread within a class over the real class's: 0.45 with the terms, 0.22 without on this seed;
-    # recall 0.07 and 0.00 (real vs real 0.93)
-    assert means["default"]["spread_ratio"] > 0.35 and means["plain"]["spread_ratio"] < 0.3, means
-    assert means["default"]["recall"] > 0.03 and means["plain"]["recall"] < 0.02, means
+    # spread within a class over the real class's: 0.81 with the terms, 0.22 without on this seed;
+    # recall 0.33 and 0.00 (real vs real 0.93)
+    assert means["default"]["spread_ratio"] > 0.6 and means["plain"]["spread_ratio"] < 0.35, means
+    assert means["default"]["recall"] > 0.2 and means["plain"]["recall"] < 0.05, means
 
 
 @pytest.mark.slow
