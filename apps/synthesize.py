@@ -63,7 +63,7 @@ class SynthConfig(TrainConfig):
     size: int = option(32, "Image side in pixels: 8, 16, 32 or 64 (images are resized to it).", min=8)
     noise_dim: int = option(64, "Dimension of the generator's noise.", min=1)
     width: int = option(32, "Channels of the critic's first and the generator's last layer.", min=1)
-    diversity: float = option(3.0, "amgan: weight of the mode-seeking term: pairs of samples of one class are "
+    diversity: float = option(10.0, "amgan: weight of the mode-seeking term: pairs of samples of one class are "
                                    "pushed apart, up to the real class's spread (0 = off).", min=0)
     fake_logits: str = option("shared", "amgan: one fake logit (AM-GAN) or one per class (ADC-GAN).",
                               choices=("shared", "per-class"))

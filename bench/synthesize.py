@@ -20,7 +20,8 @@ import torch
 from ot_gan.apps.synthesize import SynthConfig, class_means, load_generator, load_images, score, train_synthesizer
 
 VARIANTS = {
-    "amgan (default: mode seeking 3 + class spread)": dict(mode="amgan"),
+    "amgan (default: mode seeking 10 + class spread)": dict(mode="amgan"),
+    "amgan: mode seeking 3 + class spread": dict(mode="amgan", diversity=3.0),
     "amgan: mode seeking 1 + class spread": dict(mode="amgan", diversity=1.0),
     "amgan: mode seeking 1 only": dict(mode="amgan", diversity=1.0, class_std=False),
     "amgan: class spread only": dict(mode="amgan", diversity=0.0),

@@ -46,7 +46,7 @@ def test_amgan_samples_are_of_the_asked_class(amgan_run: Path) -> None:
     trained = score(generator, arch, real, 500, 300, 300)
     before = untrained_score(arch, SynthConfig(size=8), real)
     accuracy = sum(trained["class_accuracy"].values()) / 10
-    assert accuracy > 0.8, trained["class_accuracy"]  # chance is 0.1; 1.0 on this seed
+    assert accuracy > 0.8, trained["class_accuracy"]  # chance is 0.1; 0.99 on this seed
     assert trained["am_score"] < 0.5 * before["am_score"], (trained["am_score"], before["am_score"])
 
 
@@ -60,8 +60,8 @@ def test_samples_of_a_class_differ_only_with_the_diversity_terms(amgan_run: Path
     for name, path in [("default", amgan_run), ("plain", tmp_path / "run")]:
         generator, arch = load_generator(path, torch.device("cpu"))
         means[name] = class_means(score(generator, arch, real, 500, 300, 1))
-    # spread within a class over the real class's: 0.81 with the terms, 0.22 without on this seed;
-    # recall 0.33 and 0.00 (real vs real 0.93)
+    # spread within a class over the real class's: 1.00 with the terms, 0.22 without on this seed;
+    # recall 0.47 and 0.00 (real vs real 0.93)
     assert means["default"]["spread_ratio"] > 0.6 and means["plain"]["spread_ratio"] < 0.35, means
     assert means["default"]["recall"] > 0.2 and means["plain"]["recall"] < 0.05, means
 
@@ -103,9 +103,9 @@ def test_eval_json(amgan_run: Path) -> None:
     r = json.loads(out)
     assert set(r["class_accuracy"]) == {str(c) for c in range(10)}
     assert "nothing downloaded" in r["classifier"] and r["w1"] > 0
-    assert sum(r["class_accuracy"].values()) / 10 > 0.8, r["class_accuracy"]  # 1.0 on this seed
-    # Sharp samples spread evenly over the classes score below real digits, some of them ambiguous
-    # (0.38 vs 0.82 on this seed); a wrong entropy or KL term would not.
+    assert sum(r["class_accuracy"].values()) / 10 > 0.8, r["class_accuracy"]
+    # Sharp samples spread evenly over the classes score below real digits, some of them ambiguous;
+    # a wrong entropy or KL term would not.
     assert r["am_score"] < r["am_score_real"], (r["am_score"], r["am_score_real"])
 
 
