@@ -3,7 +3,8 @@
 The diverse-colorization GAN of Cao et al., arXiv 1702.06674 (docs/algorithms.md section 8): a stride-1
 fully convolutional generator sees the gray image at every layer and noise at several layers, and
 predicts only the chroma (YUV through scikit-image), so the output's luminance is the input's; an
-unconditional critic judges the full color image. By default it trains as an LGAN (log_sigmoid
+unconditional critic judges the full color image. A bounded mode-seeking term (``diversity``) keeps
+the generator from ignoring its noise. By default it trains as an LGAN (log_sigmoid
 with MaxGP); the paper's WGAN is ``--objective wgan --regularizer clip --optimizer rmsprop
 --n-critic 5``.
 """
@@ -19,6 +20,7 @@ from typing import Any
 import click
 import torch
 from torch import Tensor, nn
+from torchvision.transforms.v2.functional import center_crop
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
@@ -31,11 +33,13 @@ from ot_gan.engine.trainer import option
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import ConvCritic
+from ot_gan.diversity import mean_pairwise_distance
 from ot_gan.models.colorize import ColorizationGenerator
-from ot_gan.objectives import OBJECTIVES, get_objective
+from ot_gan.objectives import OBJECTIVES, get_objective, mode_seeking_loss, paired
 from ot_gan.wasserstein import wasserstein1
 
 APP = "colorize"
+Z_DISTANCE = 2 / 3  # E|z1 - z2| for independent entries uniform in [-1, 1]
 
 
 @dataclass
@@ -55,7 +59,8 @@ class ColorizeConfig(TrainConfig):
     noise_layers: int = option(3, "Generator layers that receive the noise (the paper's code: 1).",
                               max=6)
     critic_width: int = option(64, "Channels of the critic's first layer.", min=1)
-
+    diversity: float = option(0.1, "Weight of the mode-seeking term: two colorings of one gray crop are pushed "
+                                   "apart, up to the chroma spread between real crops (0 = off).", min=0)
 
 
 def build_generator(arch: dict[str, Any]) -> ColorizationGenerator:
@@ -79,9 +84,11 @@ class ColorizeTask(Task):
 
     app = APP
 
-    def __init__(self, cfg: ColorizeConfig, preview: Tensor) -> None:
+    def __init__(self, cfg: ColorizeConfig, preview: Tensor, spread: float = 0.0) -> None:
+        """``spread``: the chroma spread between real crops, where the mode-seeking term stops."""
         super().__init__()
         self.cfg = cfg
+        self.bound = spread / Z_DISTANCE
         self.generator = build_generator(self.architecture())
         self.regularizer = regularizer_by_name(cfg.regularizer, cfg.rho)
         self.critic = self.regularizer.prepare(ConvCritic(3, cfg.size, cfg.critic_width))
@@ -92,22 +99,27 @@ class ColorizeTask(Task):
         return {"width": self.cfg.width, "noise_dim": self.cfg.noise_dim, "noise_layers": self.cfg.noise_layers,
                 "size": self.cfg.size}
 
-    def colorize(self, real: Tensor, batch: Batch) -> Tensor:
-        """[y, G(y, z)]: the real luminance with generated chroma."""
+    def colorize(self, real: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+        """[y, G(y, z)], the real luminance with generated chroma, and z."""
         y = real[:, :1]
         z = batch.uniform(len(y), self.cfg.noise_dim) * 2 - 1
-        return torch.cat([y, self.generator(y, z)], dim=1)
+        return torch.cat([y, self.generator(y, z)], dim=1), z
 
     def critic_loss(self, batch: Batch) -> dict[str, Tensor]:
         real = random_crops(batch["images"], self.cfg.size, batch)
         with torch.no_grad():
-            fake = self.colorize(real, batch)
+            fake, _ = self.colorize(real, batch)
         penalty = self.regularizer.penalty(self.critic, real, fake)
         return {"loss": self.objective.critic_loss(self.critic(real), self.critic(fake)) + penalty, "penalty": penalty}
 
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
-        fake = self.colorize(random_crops(batch["images"], self.cfg.size, batch), batch)
-        return {"loss": self.objective.generator_loss(self.critic(fake))}
+        real = random_crops(batch["images"], self.cfg.size, batch)
+        fake, z = self.colorize(paired(real) if self.cfg.diversity else real, batch)
+        losses = {"loss": self.objective.generator_loss(self.critic(fake))}
+        if self.cfg.diversity:
+            losses["mode_seeking"] = mode_seeking_loss(fake[:, 1:], z, self.bound)
+            losses["loss"] = losses["loss"] + self.cfg.diversity * losses["mode_seeking"]
+        return losses
 
     def after_critic_step(self) -> None:
         self.regularizer.after_step(self.critic)
@@ -150,7 +162,8 @@ def train_colorizer(cfg: ColorizeConfig, out: Path, overwrite: bool = False, res
         click.echo(f"skipped {skipped} gray images of {cfg.images}", err=True)
     preview = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed))[:5]]
     preview = resize_crop(preview, cfg.size)
-    return train(lambda: ColorizeTask(cfg, preview), cfg, {"images": images}, out, overwrite=overwrite, resume=resume)
+    spread = chroma_spread(images, cfg.size, cfg.seed)
+    return train(lambda: ColorizeTask(cfg, preview, spread), cfg, {"images": images}, out, overwrite=overwrite, resume=resume)
 
 
 # ---- apply and eval ------------------------------------------------------------------------------------
@@ -208,6 +221,13 @@ def colorfulness(rgb: Tensor) -> Tensor:
     return (rg.std(1).square() + yb.std(1).square()).sqrt() + 0.3 * (rg.mean(1).square() + yb.mean(1).square()).sqrt()
 
 
+def chroma_spread(images: Tensor, size: int, seed: int = 0, most: int = 500) -> float:
+    """The mean pairwise chroma distance between center ``size`` crops of (at most ``most``) YUV
+    images: how different the colorings of two real crops are."""
+    picked = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:most]]
+    return mean_pairwise_distance(center_crop(picked, [size, size])[:, 1:]) if len(picked) > 1 else 0.0
+
+
 def chroma_statistics(uv: Tensor) -> Tensor:
     """Per image: mean and standard deviation of u and v (n, 4)."""
     return torch.cat([uv.flatten(2).mean(2), uv.flatten(2).std(2)], dim=1)
@@ -229,13 +249,15 @@ def evaluate(run: Path, images: str, samples: int = 4, n: int = 200, w1_steps: i
                       steps=w1_steps, device=device, seed=seed, progress=progress)
     return {"run": str(run), "images": images, "n": len(real), "samples": samples,
             "diversity": float(diversity), "colorfulness": float(colorfulness(fake_rgb).mean()),
-            "colorfulness_real": float(colorfulness(real_rgb).mean()), "w1_chroma_statistics": w1.distance}
+            "colorfulness_real": float(colorfulness(real_rgb).mean()), "w1_chroma_statistics": w1.distance,
+            "diversity_real": mean_pairwise_distance(real[:, 1:])}
 
 
 def format_eval(r: dict[str, Any]) -> str:
     return "\n".join([
         f"{r['run']}: {r['samples']} colorings of each of {r['n']} gray versions of {r['images']}",
-        f"diversity (mean pairwise |uv| difference among the colorings of one image): {r['diversity']:.4f}",
+        f"diversity (mean pairwise |uv| difference among the colorings of one image): {r['diversity']:.4f} "
+        f"(between the real crops: {r['diversity_real']:.4f})",
         f"colorfulness (Hasler-Suesstrunk): {r['colorfulness']:.1f} (the real photos: {r['colorfulness_real']:.1f})",
         f"realism: W1 between per-image chroma statistics of colorings and photos: {r['w1_chroma_statistics']:.4f}"])
 

@@ -3,10 +3,12 @@
 AM-GAN (Zhou et al., arXiv 1703.02000; docs/algorithms.md section 9): the discriminator has K+1
 outputs, K classes and "fake"; the generator is trained toward the class the discriminator finds
 most likely (dynamic labeling) or, in the class-conditional mode, toward the class it was asked
-for. The LGAN mode (arXiv 1902.05687) trains an unconditional generator against a Lipschitz
-critic with any objective and regularizer of the core. The BiGAN mode (Donahue et al., arXiv
-1605.09782; Dumoulin et al., ALI, arXiv 1606.00704) learns an encoder E next to the generator G,
-with a critic on (x, E(x)) and (G(z), z) pairs; ``encode`` and ``reconstruct`` use it.
+for, with a bounded mode-seeking term and a class-wise minibatch standard deviation in the
+discriminator so that the samples of a class differ. The LGAN mode (arXiv 1902.05687) trains an
+unconditional generator against a Lipschitz critic with any objective and regularizer of the core.
+The BiGAN mode (Donahue et al., arXiv 1605.09782; Dumoulin et al., ALI, arXiv 1606.00704) learns
+an encoder E next to the generator G, with a critic on (x, E(x)) and (G(z), z) pairs; ``encode``
+and ``reconstruct`` use it.
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ import click
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor, nn
 from torchvision.transforms import v2
-from torchvision.utils import save_image
+from torchvision.transforms.v2.functional import to_pil_image
+from torchvision.utils import make_grid, save_image
 from tqdm.auto import trange
 
 from ot_gan.apps.common import (device_option, resolve_device, seed_option, skip_bad_option, staged_outputs,
                                 threads_option, train_command, used_run_options)
 from ot_gan.data import Samples, image_files, is_number, load_source, read_images, resize_crop
+from ot_gan.diversity import mean_pairwise_distance, precision_recall
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
 from ot_gan.engine.techniques import IN_THE_TASK
@@ -36,11 +41,13 @@ from ot_gan.engine.trainer import option
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, Regularizer, regularizer_by_name
 from ot_gan.models import ConvCritic, DCGANGenerator, PairCritic, SmallClassifier
-from ot_gan.objectives import OBJECTIVES, amgan_discriminator_loss, amgan_generator_loss, get_objective
+from ot_gan.objectives import (OBJECTIVES, amgan_discriminator_loss, amgan_generator_loss, get_objective,
+                               mode_seeking_loss, paired)
 from ot_gan.optim import AdaShift
 from ot_gan.wasserstein import wasserstein1
 
 APP = "synthesize"
+Z_DISTANCE = 2 / math.sqrt(math.pi)  # E|z1 - z2| for independent standard normal entries
 
 
 @dataclass
@@ -63,6 +70,13 @@ class SynthConfig(TrainConfig):
     size: int = option(32, "Image side in pixels: 8, 16, 32 or 64 (images are resized to it).", min=8)
     noise_dim: int = option(64, "Dimension of the generator's noise.", min=1)
     width: int = option(32, "Channels of the critic's first and the generator's last layer.", min=1)
+    diversity: float = option(10.0, "amgan: weight of the mode-seeking term: pairs of samples of one class are "
+                                   "pushed apart, up to the real class's spread (0 = off).", min=0)
+    fake_logits: str = option("shared", "amgan: one fake logit (AM-GAN) or one per class (ADC-GAN).",
+                              choices=("shared", "per-class"))
+    critic_noise: float = option(0.0, "Standard deviation of Gaussian noise added to the critic's inputs.", min=0)
+    class_std: bool = option(True, "amgan: the critic also sees how much the images of each class in the batch "
+                                    "differ (minibatch standard deviation over the images of one class).")
 
 
 def load_images(spec: str, size: int, seed: int = 0, skip_bad: bool = False) -> Samples:
@@ -107,7 +121,8 @@ class SynthTask(Task):
     app = APP
     implements = frozenset(IN_THE_TASK)
 
-    def __init__(self, cfg: SynthConfig, channels: int, classes: list[str]) -> None:
+    def __init__(self, cfg: SynthConfig, channels: int, classes: list[str], spread: float = 0.0) -> None:
+        """``spread``: the real images' spread within a class, where the mode-seeking term stops."""
         super().__init__()
         self.cfg, self.channels, self.classes = cfg, channels, classes
         self.amgan, self.bigan = cfg.mode == "amgan", cfg.mode == "bigan"
@@ -116,14 +131,21 @@ class SynthTask(Task):
         if cfg.label_smoothing and not self.amgan:
             self.objective.require_labels()
         self.real_target = cfg.real_target if cfg.label_smoothing else 1.0
+        self.per_class_fakes = self.amgan and cfg.fake_logits == "per-class"
+        if self.per_class_fakes and not self.conditional:
+            raise InputError("one fake logit per class needs the class of each fake: {fake_logits} needs "
+                             "{conditional}", fake_logits="per-class", conditional=True)
+        self.bound = spread / Z_DISTANCE
         self.generator = build_generator(self.architecture())
         self.regularizer = Regularizer() if self.amgan else regularizer_by_name(cfg.regularizer, cfg.rho)
         minibatch = (cfg.minibatch_kernels, cfg.minibatch_kernel_dim) if cfg.minibatch_discrimination else None
+        self.class_std = self.conditional and cfg.class_std
         if self.bigan:
             critic: nn.Module = PairCritic(channels, cfg.size, cfg.noise_dim, cfg.width, minibatch=minibatch)
         else:
-            critic = ConvCritic(channels, cfg.size, cfg.width, outputs=len(classes) + 1 if self.amgan else 1,
-                                minibatch=minibatch)
+            outputs = (2 * len(classes) if self.per_class_fakes else len(classes) + 1) if self.amgan else 1
+            critic = ConvCritic(channels, cfg.size, cfg.width, outputs=outputs, minibatch=minibatch,
+                                group_std=self.class_std)
         self.critic = self.regularizer.prepare(critic)
 
     def architecture(self) -> dict[str, Any]:
@@ -131,10 +153,24 @@ class SynthTask(Task):
                 "size": self.cfg.size, "width": self.cfg.width, "channels": self.channels, "classes": self.classes,
                 "reference": self.cfg.reference_batch if self.cfg.virtual_batch_norm else 0}
 
-    def fakes(self, batch: Batch, n: int) -> tuple[Tensor, Tensor | None]:
+    def fakes(self, batch: Batch, n: int, pairs: bool = False) -> tuple[Tensor, Tensor | None, Tensor]:
+        """``n`` fakes, their classes (None if unconditional; ``paired`` with ``pairs``) and noise.
+        With ``class_std`` the classes are the real batch's, so that real and fake groups match."""
         z = batch.noise(n, self.cfg.noise_dim)
-        labels = (batch.uniform(n) * len(self.classes)).long() if self.conditional else None
-        return self.generator(z, labels), labels
+        labels = None
+        if self.class_std:
+            labels = batch["images"][1][:n]
+        elif self.conditional:
+            labels = (batch.uniform(n) * len(self.classes)).long()
+        if labels is not None and pairs:
+            labels = paired(labels)
+        return self.generator(z, labels), labels, z
+
+    def judge(self, images: Tensor, labels: Tensor | None) -> Tensor:
+        """The critic's outputs, on inputs with ``critic_noise`` added (the reference AM-GAN's)."""
+        if self.cfg.critic_noise:
+            images = images + self.cfg.critic_noise * torch.randn_like(images)
+        return self.critic(images, labels) if self.class_std else self.critic(images)
 
     def critic_inputs(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """Real and generated images or, for BiGAN, the pairs (x, E(x)) and (G(z), z)."""
@@ -152,31 +188,38 @@ class SynthTask(Task):
         if self.amgan:
             real, labels = batch["images"]
             with torch.no_grad():
-                fake, _ = self.fakes(batch, len(real))
-            return {"loss": amgan_discriminator_loss(self.critic(real), labels, self.critic(fake), self.real_target)}
+                fake, fake_labels, _ = self.fakes(batch, len(real))
+            return {"loss": amgan_discriminator_loss(self.judge(real, labels), labels, self.judge(fake, fake_labels),
+                                                     fake_labels if self.per_class_fakes else None, self.real_target)}
         with torch.no_grad():
             real, fake = self.critic_inputs(batch)
         penalty = self.regularizer.penalty(self.critic, real, fake)
-        return {"loss": self.objective.critic_loss(self.critic(real), self.critic(fake), self.real_target) + penalty,
-                "penalty": penalty}
+        return {"loss": self.objective.critic_loss(self.judge(real, None), self.judge(fake, None), self.real_target)
+                + penalty, "penalty": penalty}
 
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
         if self.bigan:  # G and E both play against the critic: the fakes' loss, and the reals' with f negated
             real, fake = self.critic_inputs(batch)
-            return {"loss": self.objective.generator_loss(self.critic(fake))
-                    + self.objective.generator_loss(-self.critic(real))}
-        fake, labels = self.fakes(batch, len(batch["images"][0]))
+            return {"loss": self.objective.generator_loss(self.judge(fake, None))
+                    + self.objective.generator_loss(-self.judge(real, None))}
+        fake, labels, z = self.fakes(batch, len(batch["images"][0]), pairs=self.amgan and self.cfg.diversity > 0)
         if self.amgan:
-            return {"loss": amgan_generator_loss(self.critic(fake), labels)}
-        return {"loss": self.objective.generator_loss(self.critic(fake))}
+            losses = {"loss": amgan_generator_loss(self.judge(fake, labels), labels)}
+        else:
+            losses = {"loss": self.objective.generator_loss(self.judge(fake, None))}
+        if self.amgan and self.cfg.diversity:
+            losses["mode_seeking"] = mode_seeking_loss(fake, z, self.bound)
+            losses["loss"] = losses["loss"] + self.cfg.diversity * losses["mode_seeking"]
+        return losses
 
     def after_critic_step(self) -> None:
         self.regularizer.after_step(self.critic)
 
     def samples(self, generator: nn.Module, gen: torch.Generator) -> Tensor:
+        """A square grid; conditionally one class per column (the first 16 classes)."""
         k = len(self.classes)
-        per_row = k if self.conditional and k <= 16 else 8
-        labels = torch.arange(per_row).repeat_interleave(per_row) if self.conditional else None
+        per_row = min(k, 16) if self.conditional else 8
+        labels = torch.arange(per_row).repeat(per_row) if self.conditional else None
         z = torch.randn(per_row * per_row, self.cfg.noise_dim, generator=gen)
         device = next(generator.parameters()).device
         return generator(z.to(device), None if labels is None else labels.to(device))
@@ -195,11 +238,43 @@ def train_synthesizer(cfg: SynthConfig, out: Path, overwrite: bool = False, resu
     else:
         labels, classes = data.labels, list(data.classes)
     channels = data.data.shape[1]
-    return train(lambda: SynthTask(cfg, channels, classes), cfg, {"images": (data.data, labels)}, out,
+    spread = class_spread(data.data, labels if cfg.mode == "amgan" and cfg.conditional else None, cfg.seed)
+    return train(lambda: SynthTask(cfg, channels, classes, spread), cfg, {"images": (data.data, labels)}, out,
                  overwrite=overwrite, resume=resume)
 
 
+def class_spread(images: Tensor, labels: Tensor | None, seed: int = 0, most: int = 500) -> float:
+    """The mean over classes of the images' mean pairwise pixel distance within a class (of all the
+    images when ``labels`` is None), on at most ``most`` images a class."""
+    gen = torch.Generator().manual_seed(seed)
+    groups = [images] if labels is None else [g for k in labels.unique() if len(g := images[labels == k]) > 1]
+    return sum(mean_pairwise_distance(g[torch.randperm(len(g), generator=gen)[:most]]) for g in groups) / len(groups)
+
+
 # ---- sampling and evaluation -------------------------------------------------------------------
+def class_grid(images: Tensor, classes: list[str] | None = None, cell: int = 48) -> Image.Image:
+    """Images in [-1, 1] as one picture: with ``classes`` (image i of class i mod K) one class per
+    column under its name, otherwise a square grid; cells are enlarged to at least ``cell`` pixels
+    (nearest neighbour) so that the names fit."""
+    columns = len(classes) if classes else math.ceil(math.sqrt(len(images)))
+    scale = max(1, math.ceil(cell / images.shape[-1]))
+    big = images.repeat_interleave(scale, -1).repeat_interleave(scale, -2)
+    grid = make_grid(big, nrow=columns, padding=2, normalize=True, value_range=(-1, 1))
+    picture = to_pil_image(grid)
+    if not classes:
+        return picture
+    font = ImageFont.load_default(size=12)
+    width = big.shape[-1] + 2
+    labeled = Image.new("RGB", (picture.width, picture.height + 16), "white")
+    labeled.paste(picture, (0, 16))
+    draw = ImageDraw.Draw(labeled)
+    for k, name in enumerate(classes):
+        while len(name) > 1 and draw.textlength(name, font=font) > width - 2:
+            name = name[:-1]
+        draw.text((2 + k * width + width / 2, 8), name, fill="black", font=font, anchor="mm")
+    return labeled
+
+
 def load_generator(run: Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
     """A trained run's generator (EMA weights if kept; with its encoder in BiGAN mode) and its
     architecture."""
@@ -303,8 +378,13 @@ def train_classifier(data: Samples, steps: int, seed: int, progress: bool = Fals
 
 
 @torch.no_grad()
-def class_probabilities(model: nn.Module, images: Tensor) -> Tensor:
+def class_probabilities(model: SmallClassifier, images: Tensor) -> Tensor:
     return torch.cat([model(part).softmax(1) for part in images.split(256)])
+
+
+@torch.no_grad()
+def class_features(model: SmallClassifier, images: Tensor) -> Tensor:
+    return torch.cat([model.features(part) for part in images.split(256)])
 
 
 def am_score(probs: Tensor, prior: Tensor) -> float:
@@ -331,17 +411,6 @@ def evaluate(run: Path, images: str, n: int = 1000, classifier_steps: int = 1000
             **score(generator, arch, real, n, classifier_steps, w1_steps, seed, device, progress)}
 
 
-def diversity(images: Tensor, classes: Tensor) -> float:
-    """Mean Euclidean distance between two images of the same class, averaged over the classes
-    with at least two images (at most 200 images a class)."""
-    means = []
-    for c in classes.unique():
-        x = images[classes == c][:200].flatten(1).double()
-        if len(x) > 1:
-            means.append(torch.cdist(x, x).sum() / (len(x) * (len(x) - 1)))
-    return float(torch.stack(means).mean())
-
-
 @torch.no_grad()
 def reconstruct(bigan: nn.Module, images: Tensor, batch: int = 256) -> Tensor:
     """G(E(x)) for images in [-1, 1], on the CPU."""
@@ -363,12 +432,12 @@ def score(generator: nn.Module, arch: dict[str, Any], real: Samples, n: int, cla
     result: dict[str, Any] = {
         "n": n, "classifier": "SmallClassifier trained here on the real images (nothing downloaded)",
         "classifier_accuracy": float((held_probs.argmax(1) == held.labels).float().mean()),
-        "am_score": am_score(probs, prior), "am_score_real": am_score(held_probs, prior),
-        "diversity": diversity(fakes, probs.argmax(1) if labels is None else labels),
-        "diversity_real": diversity(real.data, real.labels)}
+        "am_score": am_score(probs, prior), "am_score_real": am_score(held_probs, prior)}
     if labels is not None:
         hits = probs.argmax(1) == labels
         result["class_accuracy"] = {c: float(hits[labels == k].float().mean()) for k, c in enumerate(arch["classes"])}
+    result["per_class"] = class_diversity(classifier, real, fakes, labels if labels is not None else probs.argmax(1),
+                                          seed)
     if arch["mode"] == "bigan":
         rebuilt = class_probabilities(classifier, reconstruct(generator, held.data)).argmax(1)
         result["reconstruction_agreement"] = float((rebuilt == held.labels).float().mean())
@@ -380,21 +449,66 @@ def score(generator: nn.Module, arch: dict[str, Any], real: Samples, n: int, cla
     return result
 
 
+def class_diversity(classifier: SmallClassifier, real: Samples, fakes: Tensor, fake_labels: Tensor, seed: int,
+                    k: int = 3) -> dict[str, dict[str, float]]:
+    """Per class: precision and recall (k = 3) on the classifier's features and the spread (mean
+    pairwise pixel distance) of the fakes, each beside the same figure for real images. The real
+    images of a class are split in two halves A and B; fakes are compared with A at the size of B,
+    and B with A is the real-vs-real reference. Fakes are grouped by the class they were drawn
+    for, or by the classifier's guess for unconditional generators; a class with too few fakes or
+    real images is left out."""
+    gen = torch.Generator().manual_seed(seed)
+    result = {}
+    for c, name in enumerate(real.classes):
+        images = real.data[real.labels == c]
+        images = images[torch.randperm(len(images), generator=gen)]
+        half = len(images) // 2
+        mine = fakes[fake_labels == c][:len(images) - half]
+        if min(half, len(mine)) <= k:
+            continue
+        a, b, f = (class_features(classifier, x) for x in (images[:half], images[half:], mine))
+        precision, recall = precision_recall(a, f, k)
+        precision_real, recall_real = precision_recall(a, b, k)
+        result[name] = {"precision": precision, "recall": recall, "precision_real": precision_real,
+                        "recall_real": recall_real, "spread": mean_pairwise_distance(mine),
+                        "spread_real": mean_pairwise_distance(images[half:])}
+    return result
+
+
+def class_means(r: dict[str, Any]) -> dict[str, float]:
+    """The per-class figures of ``score`` averaged over classes, and the spread as a ratio to the real one."""
+    rows = r["per_class"].values()
+    means = {key: sum(row[key] for row in rows) / len(rows) for key in next(iter(rows))}
+    means["spread_ratio"] = sum(row["spread"] / row["spread_real"] for row in rows) / len(rows)
+    if "class_accuracy" in r:
+        means["hit_rate"] = sum(r["class_accuracy"].values()) / len(r["class_accuracy"])
+    return means
+
+
 def format_eval(r: dict[str, Any]) -> str:
     lines = [f"{r['run']}: {r['n']} samples scored against {r['images']}",
              f"classifier: {r['classifier']}; held-out accuracy {r['classifier_accuracy']:.3f}",
-             f"AM Score (lower is better): {r['am_score']:.3f} (real held-out images: {r['am_score_real']:.3f})",
-             f"W1 to the real images (maxal): {r['w1']:.3f}",
-             f"diversity (mean distance between two samples of a class): {r['diversity']:.3f} "
-             f"(real images: {r['diversity_real']:.3f})"]
+             f"class fidelity: AM Score (lower is better) {r['am_score']:.3f} (real held-out images: "
+             f"{r['am_score_real']:.3f})",
+             f"W1 to the real images (maxal): {r['w1']:.3f}"]
     if "reconstruction_agreement" in r:
         lines.append(f"G(E(x)) classified as the class of x: {r['reconstruction_agreement']:.3f} of the held-out "
                      f"real images (chance {r['reconstruction_chance']:.3f})")
-    if "class_accuracy" in r:
-        accs = r["class_accuracy"]
-        lines.append(f"samples classified as their class: {sum(accs.values()) / len(accs):.3f} on average "
-                     f"(chance {1 / len(accs):.3f})")
-        lines += [f"  {c:>8}: {a:.3f}" for c, a in accs.items()]
+    if not r["per_class"]:
+        return "\n".join(lines + ["too few samples per class for precision, recall and spread (raise --n)"])
+    hits = r.get("class_accuracy")
+    lines += ["diversity per class, real vs real in brackets: precision and recall (k = 3, classifier features; "
+              "Kynkaenniemi et al. 2019),", "spread = mean pairwise pixel distance within the class"
+              + ("; hit = samples classified as their class" if hits else
+                 " (unconditional: samples grouped by the class the classifier gives them)"),
+              f"{'class':>8}  " + ("hit    " if hits else "") + "precision      recall         spread"]
+    rows = {**r["per_class"], "mean": class_means(r)}
+    for name, row in rows.items():
+        hit = "" if not hits else f"{row['hit_rate'] if name == 'mean' else hits[name]:.3f}  "
+        ratio = row["spread_ratio"] if name == "mean" else row["spread"] / row["spread_real"]
+        lines.append(f"{name:>8}  {hit}{row['precision']:.3f} ({row['precision_real']:.3f})  "
+                     f"{row['recall']:.3f} ({row['recall_real']:.3f})  {row['spread']:.3f} ({row['spread_real']:.3f}) "
+                     f"= {ratio:.2f}x")
     return "\n".join(lines)
 
 
@@ -421,7 +535,8 @@ command.add_command(train_command(SynthConfig, train_synthesizer, "Train a gener
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for sample_NNNN.png (never overwritten).")
 @click.option("--class", "cls", help="Class name or index (conditional runs); default: all classes in turn.")
-@click.option("--grid", is_flag=True, help="Also save all samples as one grid.png.")
+@click.option("--grid", is_flag=True, help="Also save all samples as one grid.png (one class per column, "
+              "named, unless --class).")
 @seed_option
 @device_option
 @threads_option
@@ -436,7 +551,8 @@ def sample_command(run: Path, n: int, output: Path, cls: str | None, grid: bool,
         for image, path in zip(images, paths):
             save_image(image, path, normalize=True, value_range=(-1, 1))
         if grid:
-            save_image(images, paths[-1], nrow=math.ceil(math.sqrt(n)), normalize=True, value_range=(-1, 1))
+            names = arch["classes"] if arch["conditional"] and cls is None else None
+            class_grid(images, names).save(paths[-1])
     click.echo(f"wrote {n} images to {output}" + (" and grid.png" if grid else ""))
 
 
@@ -452,7 +568,8 @@ def sample_command(run: Path, n: int, output: Path, cls: str | None, grid: bool,
 @used_run_options
 def eval_command(run: Path, images: str, n: int, classifier_steps: int, w1_steps: int, as_json: bool,
                  quiet: bool, skip_bad: bool, seed: int, device: str, threads: int) -> None:
-    """Score a trained run: AM Score, per-class accuracy, W1 to the real images."""
+    """Score a trained run: AM Score, W1 to the real images, and per class the hit rate, precision,
+    recall and spread beside the real images'."""
     result = evaluate(run, images, n, classifier_steps, w1_steps, seed, resolve_device(device, threads),
                       progress=not quiet, skip_bad=skip_bad)
     click.echo(json.dumps(result) if as_json else format_eval(result))

@@ -1,9 +1,11 @@
-"""Diversity of colorizations with the noise injected at one layer (the paper's released code)
-against several layers (the paper), at equal steps on the built-in photos: mean pairwise chroma
-distance among the colorings of one image, colorfulness beside the photos', and W1 between
-per-image chroma statistics of colorings and photos.
+"""Colorization with and without the mode-seeking term, at several weights, and with the noise
+injected at one layer (the paper's released code) or several (the paper), at equal steps on the
+built-in photos: mean pairwise chroma distance among the colorings of one image (beside the same
+distance between two real crops), colorfulness beside the photos', and W1 between per-image chroma
+statistics of colorings and photos. The settings are the README demo's (configs/colorize-photos.yaml).
 
-    python bench/colorize.py [--steps 1500] [--size 16] [--layers 1,3,5] [--threads 1]
+    python bench/colorize.py [--steps 1500] [--size 16] [--runs 0:3,0.1:3,0.3:3,1:3,0.3:1,0.3:5] [--threads 1]
+                             [--keep DIR]
 """
 
 from __future__ import annotations
@@ -22,23 +24,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--size", type=int, default=16)
-    parser.add_argument("--layers", default="1,3,5")
+    parser.add_argument("--runs", default="0:3,0.1:3,0.3:3,1:3,0.3:1,0.3:5",
+                        help="Comma-separated WEIGHT:NOISE_LAYERS pairs.")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="Keep the runs in this folder (default: a temporary one).")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"photos at {args.size} px, generator width 8, batch 32, lr 1e-3, {args.steps} steps each")
-    print(f"{'noise layers':>12}  {'diversity':>9}  {'colorfulness':>12}  {'photos':>6}  {'W1 chroma':>9}  "
-          f"{'train s':>7}")
+    print(f"photos at {args.size} px, generator width 8, critic width 16, batch 32, lr 1e-3, {args.steps} steps each")
+    print("weight | noise layers | diversity | real crops | colorfulness | photos | W1 chroma statistics | train s")
     with tempfile.TemporaryDirectory() as tmp:
-        for layers in (int(x) for x in args.layers.split(",")):
+        for run in args.runs.split(","):
+            weight, layers = float(run.split(":")[0]), int(run.split(":")[1])
             cfg = ColorizeConfig(size=args.size, width=8, critic_width=16, batch_size=32, steps=args.steps, lr=1e-3,
-                                 noise_layers=layers, quiet=True, threads=args.threads, sample_every=0)
+                                 noise_layers=layers, diversity=weight, quiet=True, threads=args.threads,
+                                 sample_every=0)
+            out = (args.keep or Path(tmp)) / run.replace(":", "_")
             start = time.perf_counter()
-            train_colorizer(cfg, Path(tmp) / str(layers))
+            train_colorizer(cfg, out)
             seconds = time.perf_counter() - start
-            r = evaluate(Path(tmp) / str(layers), "photos", w1_steps=500)
-            print(f"{layers:>12}  {r['diversity']:>9.4f}  {r['colorfulness']:>12.1f}  {r['colorfulness_real']:>6.1f}  "
-                  f"{r['w1_chroma_statistics']:>9.4f}  {seconds:>7.0f}", flush=True)
+            r = evaluate(out, "photos")
+            print(f"{weight:g} | {layers} | {r['diversity']:.4f} | {r['diversity_real']:.4f} | "
+                  f"{r['colorfulness']:.1f} | {r['colorfulness_real']:.1f} | {r['w1_chroma_statistics']:.4f} | "
+                  f"{seconds:.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Salimans et al.'s techniques (arXiv 1606.03498) on the digits generator: each option alone and
 none, at equal generator steps and seeds. AM Score (lower is better; the classifier is trained here
-on the real digits), the class hit rate of conditional samples, diversity (mean distance between
-two samples of a class; the real digits' beside it), W1 to the real digits (MaxAL) and seconds of
-training, one thread.
+on the real digits), the class hit rate of conditional samples, diversity (per class: recall, and
+the spread within the class as a ratio to the real class's, as `synthesize eval` prints them), W1
+to the real digits (MaxAL) and seconds of training, one thread.
 
     python bench/techniques.py [--mode amgan|lgan] [--steps 500] [--size 8] [--seed 0] [--only NAME ...]
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ot_gan.apps.synthesize import SynthConfig, load_generator, load_images, score, train_synthesizer
+from ot_gan.apps.synthesize import SynthConfig, class_means, load_generator, load_images, score, train_synthesizer
 
 VARIANTS = {
     "none": {},
@@ -46,8 +46,8 @@ def main() -> None:
     if args.mode == "lgan":
         base.update(objective="log_sigmoid", regularizer="sn")
     print(f"digits at {args.size} px, mode {args.mode}, {args.steps} generator steps each, seed {args.seed}")
-    print("| technique | AM Score | class hit rate | diversity (real) | W1 to real | train s |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| technique | AM Score | class hit rate | recall | spread / real | W1 to real | train s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only or VARIANTS:
             out = Path(tmp) / name.replace(" ", "_")
@@ -58,7 +58,8 @@ def main() -> None:
             r = score(generator, arch, real, n=1000, classifier_steps=500, w1_steps=1000, seed=args.seed)
             accs = r.get("class_accuracy")
             hits = f"{sum(accs.values()) / len(accs):.3f}" if accs else "-"
-            print(f"| {name} | {r['am_score']:.3f} | {hits} | {r['diversity']:.2f} ({r['diversity_real']:.2f}) "
+            means = class_means(r)
+            print(f"| {name} | {r['am_score']:.3f} | {hits} | {means['recall']:.3f} | {means['spread_ratio']:.2f} "
                   f"| {r['w1']:.3f} | {seconds:.0f} |", flush=True)
 
 

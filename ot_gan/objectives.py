@@ -89,14 +89,21 @@ def get_objective(name: str) -> Objective:
 
 
 def amgan_discriminator_loss(logits_real: Tensor, labels: Tensor, logits_fake: Tensor,
-                             real_target: float = 1.0) -> Tensor:
-    """CE(D(x_r), y) + CE(D(G(z)), fake): K+1 logits per image, the last one is "fake". With
-    ``real_target`` t < 1 (one-sided label smoothing) a real image's target is t on its class and
-    1 - t on "fake"."""
-    fake_class = logits_fake.shape[1] - 1
-    fake = torch.full((len(logits_fake),), fake_class, device=logits_fake.device)
+                             fake_labels: Tensor | None = None, real_target: float = 1.0) -> Tensor:
+    """CE(D(x_r), y) + CE(D(G(z)), fake). With K+1 logits per image the last one is "fake"; with
+    2K logits (``fake_labels`` given) a fake drawn for class y is "fake y", logit K + y, one fake
+    class per real class as in ADC-GAN (Hou et al., arXiv 2107.10060). With ``real_target`` t < 1
+    (one-sided label smoothing) a real image's target is t on its class and 1 - t on its fake class."""
+    if fake_labels is None:
+        fake = torch.full((len(logits_fake),), logits_fake.shape[1] - 1, device=logits_fake.device)
+        real_fake = torch.full_like(labels, logits_real.shape[1] - 1)
+    else:
+        fake = fake_labels + logits_fake.shape[1] // 2
+        real_fake = labels + logits_real.shape[1] // 2
+    if real_target == 1.0:
+        return F.cross_entropy(logits_real, labels) + F.cross_entropy(logits_fake, fake)
     target = F.one_hot(labels, logits_real.shape[1]).to(logits_real.dtype) * real_target
-    target[:, fake_class] += 1 - real_target
+    target[torch.arange(len(labels)), real_fake] += 1 - real_target
     return F.cross_entropy(logits_real, target) + F.cross_entropy(logits_fake, fake)
 
 
@@ -106,3 +113,23 @@ def amgan_generator_loss(logits_fake: Tensor, target: Tensor | None = None) -> T
     if target is None:
         target = logits_fake[:, :-1].detach().argmax(dim=1)
     return F.cross_entropy(logits_fake, target)
+
+
+def mode_seeking_loss(out: Tensor, z: Tensor, bound: float) -> Tensor:
+    """Minus the bounded mode-seeking ratio, for a batch whose rows i and i + ceil(n / 2) were made
+    from one condition c_i (``paired``) with different noise: -mean_i min(|G(c_i, z_i) -
+    G(c_i, z'_i)|_1 / |z_i - z'_i|_1, bound), each norm a mean over entries. The ratio is Mao et
+    al.'s (MSGAN, CVPR 2019, arXiv 1903.05628); the bound per pair is Yang et al.'s (DSGAN, ICLR
+    2019, arXiv 1901.09024), so that pairs already as far apart as ``bound`` asks are not pushed
+    further."""
+    half, first = len(out) // 2, len(out) - len(out) // 2
+    ratio = ((out[:half] - out[first:]).abs().flatten(1).mean(1)
+             / (z[:half] - z[first:]).abs().flatten(1).mean(1))
+    return -ratio.clamp(max=bound).mean()
+
+
+def paired(conditions: Tensor) -> Tensor:
+    """The first ceil(n / 2) rows of ``conditions``, then again its first n // 2 (n rows in all):
+    rows i and i + ceil(n / 2) share a condition, as ``mode_seeking_loss`` expects."""
+    n = len(conditions)
+    return torch.cat([conditions[:n - n // 2], conditions[:n // 2]])

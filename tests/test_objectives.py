@@ -3,7 +3,8 @@ import torch
 
 import torch.nn.functional as F
 
-from ot_gan.objectives import OBJECTIVES, amgan_discriminator_loss, amgan_generator_loss, get_objective
+from ot_gan.objectives import (OBJECTIVES, amgan_discriminator_loss, amgan_generator_loss, get_objective,
+                               mode_seeking_loss, paired)
 
 
 @pytest.mark.parametrize("name", ["wgan", "log_sigmoid", "sqrt", "exp"])
@@ -52,3 +53,24 @@ def test_amgan_losses():
 def test_unknown_objective():
     with pytest.raises(ValueError, match="choose one of"):
         get_objective("minimax")
+
+
+def test_mode_seeking_loss_pairs_rows_and_stops_at_its_bound():
+    """Rows i and i + ceil(n / 2) are the pairs; each ratio |dG| / |dz| is capped at the bound."""
+    out = torch.tensor([[0.0, 0.0], [0.0, 0.0], [9.0, 9.0], [1.0, 3.0], [0.5, 0.5]])  # rows 0-3, 1-4 pair up
+    z = torch.tensor([[0.0], [0.0], [5.0], [1.0], [2.0]])
+    assert mode_seeking_loss(out, z, bound=10.0).item() == pytest.approx(-(2.0 / 1 + 0.5 / 2) / 2)
+    assert mode_seeking_loss(out, z, bound=1.0).item() == pytest.approx(-(1.0 + 0.25) / 2)
+    # minimizing it pushes an uncapped pair apart and leaves a capped one alone
+    moved = out.clone().requires_grad_(True)
+    mode_seeking_loss(moved, z, bound=1.0).backward()
+    assert moved.grad[0].abs().sum() == 0 and moved.grad[4].abs().sum() > 0
+    assert torch.equal(paired(torch.arange(5)), torch.tensor([0, 1, 2, 0, 1]))
+
+
+def test_amgan_per_class_fake_logits():
+    """ADC-GAN's 2K logits: a fake drawn for class y is scored against "fake y", logit K + y."""
+    fake = torch.tensor([[0.0, 3.0, 1.0, 2.0]])
+    real = torch.tensor([[5.0, 0.0, 0.0, 0.0]])
+    expected = (F.cross_entropy(real, torch.tensor([0])) + F.cross_entropy(fake, torch.tensor([3]))).item()
+    assert amgan_discriminator_loss(real, torch.tensor([0]), fake, torch.tensor([1])).item() == pytest.approx(expected)

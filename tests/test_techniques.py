@@ -73,7 +73,7 @@ def test_the_smoothed_target_appears_in_the_loss() -> None:
     opt = torch.optim.SGD([logits], lr=1.0)
     for _ in range(500):
         opt.zero_grad()
-        amgan_discriminator_loss(logits, torch.tensor([1]), torch.zeros(1, 4), 0.9).backward()
+        amgan_discriminator_loss(logits, torch.tensor([1]), torch.zeros(1, 4), real_target=0.9).backward()
         opt.step()
     assert torch.allclose(logits.softmax(1), torch.tensor([[0.0, 0.9, 0.0, 0.1]]), atol=2e-3)
 

@@ -19,3 +19,7 @@ class SmallClassifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The pooled features the last layer classifies (n, 2 * width)."""
+        return self.net[:-1](x)

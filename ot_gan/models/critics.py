@@ -68,20 +68,25 @@ class ConvCritic(nn.Module):
 
     ``features`` is the flattened output of the convolutions (what feature matching matches);
     ``minibatch`` = (B, C) puts a ``MinibatchDiscrimination`` layer of B kernels of C entries
-    between it and the linear layer."""
+    between it and the linear layer.
+
+    With ``group_std`` the linear layer also sees, as one more 4x4 channel, the minibatch standard
+    deviation of Karras et al. (ICLR 2018, arXiv 1710.10196): the standard deviation of the last
+    feature maps over the images of a group, averaged over features and positions. ``forward``
+    then takes each image's group (its class, so that a class drawn as copies of one image shows)."""
 
     def __init__(self, channels: int, size: int, width: int = 64, max_width: int = 512, outputs: int = 1,
-                 minibatch: tuple[int, int] | None = None) -> None:
+                 minibatch: tuple[int, int] | None = None, group_std: bool = False) -> None:
         super().__init__()
-        self.outputs = outputs
+        self.outputs, self.group_std = outputs, group_std
         layers: list[nn.Module] = []
         c_in, c_out = channels, width
         while size > 4:
             layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
             c_in, c_out, size = c_out, min(2 * c_out, max_width), size // 2
+        self.convolutions = len(layers)
         layers.append(nn.Flatten())
-        self.feature_layers = len(layers)
-        features = c_in * size * size
+        features = (c_in + group_std) * size * size
         if minibatch:
             layers.append(MinibatchDiscrimination(features, *minibatch))
             features += minibatch[0]
@@ -90,11 +95,26 @@ class ConvCritic(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """The flattened output of the convolutions, one row per image."""
-        return self.net[:self.feature_layers](x)
+        return self.net[:self.convolutions](x).flatten(1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.net(x)
+    def forward(self, x: Tensor, groups: Tensor | None = None) -> Tensor:
+        h = self.net[:self.convolutions](x)
+        if self.group_std:
+            if groups is None:
+                raise ValueError("this critic compares the images of a group: pass the groups")
+            h = torch.cat([h, group_std(h, groups)], dim=1)
+        out = self.net[self.convolutions:](h)
         return out.squeeze(1) if self.outputs == 1 else out
+
+
+def group_std(h: Tensor, groups: Tensor) -> Tensor:
+    """(n, 1, H, W): for each row, the standard deviation over the rows of its group of ``h``
+    (n, C, H, W), averaged over channels and positions (0 for a group of one)."""
+    out = h.new_zeros(len(h))
+    for g in groups.unique():
+        members = groups == g
+        out[members] = (h[members].var(dim=0, unbiased=False) + 1e-8).sqrt().mean()
+    return out[:, None, None, None].expand(-1, 1, *h.shape[2:])
 
 
 class PairCritic(nn.Module):

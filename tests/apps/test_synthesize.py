@@ -1,6 +1,7 @@
-"""ot-gan synthesize: AM-GAN learns the digit classes, LGAN mode learns the digits, BiGAN mode
-learns an encoder whose reconstructions keep the class, and the commands sample, score, encode,
-reconstruct and refuse bad input as documented."""
+"""ot-gan synthesize: AM-GAN learns the digit classes with samples of a class that differ (and near
+copies without its diversity terms), LGAN mode learns the digits, BiGAN mode learns an encoder
+whose reconstructions keep the class, and the commands sample, score, encode, reconstruct and
+refuse bad input as documented."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from PIL import Image
 from torchvision.utils import save_image
 
 from ot_gan.apps.cli import cli
-from ot_gan.apps.synthesize import SynthConfig, SynthTask, load_generator, load_images, score
+from ot_gan.apps.synthesize import SynthConfig, SynthTask, class_means, load_generator, load_images, score
 
 FAST = ["--size", "8", "--steps", "600", "--quiet"]
 BIGAN_FAST = ["--size", "8", "--steps", "400", "--lr", "1e-3", "--width", "16", "--noise-dim", "16", "--quiet"]
@@ -49,8 +50,24 @@ def test_amgan_samples_are_of_the_asked_class(amgan_run: Path) -> None:
     trained = score(generator, arch, real, 500, 300, 300)
     before = untrained_score(arch, SynthConfig(size=8), real)
     accuracy = sum(trained["class_accuracy"].values()) / 10
-    assert accuracy > 0.8, trained["class_accuracy"]  # chance is 0.1; 1.0 on this seed
+    assert accuracy > 0.8, trained["class_accuracy"]  # chance is 0.1; 0.99 on this seed
     assert trained["am_score"] < 0.5 * before["am_score"], (trained["am_score"], before["am_score"])
+
+
+@pytest.mark.slow
+def test_samples_of_a_class_differ_only_with_the_diversity_terms(amgan_run: Path, tmp_path: Path) -> None:
+    """Without the mode-seeking term and the class spread the samples of a class are near copies."""
+    code, _, err = run("synthesize", "train", "--out", tmp_path / "run", *FAST, "--diversity", "0", "--no-class-std")
+    assert code == 0, err
+    real = load_images("digits", 8)
+    means = {}
+    for name, path in [("default", amgan_run), ("plain", tmp_path / "run")]:
+        generator, arch = load_generator(path, torch.device("cpu"))
+        means[name] = class_means(score(generator, arch, real, 500, 300, 1))
+    # spread within a class over the real class's: 1.00 with the terms, 0.22 without on this seed;
+    # recall 0.47 and 0.00 (real vs real 0.93)
+    assert means["default"]["spread_ratio"] > 0.6 and means["plain"]["spread_ratio"] < 0.35, means
+    assert means["default"]["recall"] > 0.2 and means["plain"]["recall"] < 0.05, means
 
 
 @pytest.mark.slow
@@ -73,6 +90,9 @@ def test_sample_writes_images_and_never_overwrites(amgan_run: Path, tmp_path: Pa
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["grid.png"] + [f"sample_{i:04d}.png" for i in range(12)]
     assert Image.open(tmp_path / "sample_0000.png").size == (8, 8)
+    code, _, err = run("synthesize", "sample", amgan_run, "--n", "20", "--output", tmp_path / "all", "--grid")
+    assert code == 0, err  # one class per column, cells enlarged to 48 px, a row of class names above
+    assert Image.open(tmp_path / "all" / "grid.png").size == (10 * 50 + 2, 16 + 2 * 50 + 2)
     code, _, err = run("synthesize", "sample", amgan_run, "--n", "3", "--output", tmp_path)
     assert code == 2 and "would overwrite sample_0000.png" in err and len(err.strip().splitlines()) == 1
     code, _, err = run("synthesize", "sample", amgan_run, "--class", "cat", "--output", tmp_path / "new")
@@ -87,9 +107,9 @@ def test_eval_json(amgan_run: Path) -> None:
     r = json.loads(out)
     assert set(r["class_accuracy"]) == {str(c) for c in range(10)}
     assert "nothing downloaded" in r["classifier"] and r["w1"] > 0
-    assert sum(r["class_accuracy"].values()) / 10 > 0.8, r["class_accuracy"]  # 1.0 on this seed
-    # Sharp samples spread evenly over the classes score below real digits, some of them ambiguous
-    # (0.38 vs 0.82 on this seed); a wrong entropy or KL term would not.
+    assert sum(r["class_accuracy"].values()) / 10 > 0.8, r["class_accuracy"]
+    # Sharp samples spread evenly over the classes score below real digits, some of them ambiguous;
+    # a wrong entropy or KL term would not.
     assert r["am_score"] < r["am_score_real"], (r["am_score"], r["am_score_real"])
 
 
@@ -106,7 +126,8 @@ def test_rerun_resumes_and_config_round_trips(tmp_path: Path) -> None:
         yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
 
 
-@pytest.mark.parametrize("case", ["unlabeled", "size", "out-file", "checkpoint", "class-unconditional", "config"])
+@pytest.mark.parametrize("case", ["unlabeled", "size", "out-file", "checkpoint", "class-unconditional", "fake-logits",
+                                  "config"])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
     if case == "unlabeled":
         (tmp_path / "flat").mkdir()
@@ -125,6 +146,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
         assert run("synthesize", "train", "--out", tmp_path / "run", "--mode", "lgan", "--size", "8",
                    "--steps", "2", "--quiet")[0] == 0
         args, message = ["sample", tmp_path / "run", "--class", "3", "--output", tmp_path / "o"], "unconditional"
+    elif case == "fake-logits":
+        args = ["train", "--no-conditional", "--fake-logits", "per-class", "--out", tmp_path / "run", *FAST]
+        message = "--fake-logits per-class needs --conditional"
     else:
         (tmp_path / "c.yaml").write_text("stepz: 3\n")
         args, message = ["train", "--config", tmp_path / "c.yaml", "--out", tmp_path / "run"], "unknown keys stepz"
