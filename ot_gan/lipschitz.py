@@ -17,10 +17,12 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from ot_gan import parallel
+from ot_gan.errors import InputError
 
-METHODS = ("clip", "gp", "lp", "sn", "maxgp", "maxal")
+METHODS = ("clip", "gp", "lp", "sn", "maxgp", "maxal", "bjorck")
 
 
 def interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None = None,
@@ -113,6 +115,51 @@ class SpectralNorm(Regularizer):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {}
+
+
+class _Bjorck(nn.Module):
+    """``iters`` steps of Bjorck and Bowie's iteration W <- 1.5 W - 0.5 W W^T W from W / ||W||_F
+    toward the nearest matrix with orthonormal rows (or columns, if it is tall): every singular
+    value starts at most 1 and stays so (the map s -> 1.5 s - 0.5 s^3 keeps [0, 1]), rising to 1."""
+
+    def __init__(self, iters: int) -> None:
+        super().__init__()
+        self.iters = iters
+
+    def forward(self, weight: Tensor) -> Tensor:
+        tall = weight.shape[0] > weight.shape[1]
+        w = weight.T if tall else weight
+        w = w / w.norm()
+        for _ in range(self.iters):
+            w = 1.5 * w - 0.5 * (w @ w.T) @ w  # the small Gram matrix: rows <= columns here
+        return w.T if tall else w
+
+
+class Orthonormal(Regularizer):
+    """Orthonormal weights (Anil, Lucas, Grosse, arXiv 1811.05381): every linear layer's weight is
+    replaced by its Bjorck orthonormalization, a torch parametrization. With GroupSort, which
+    permutes, the square layers then keep gradient norms (a gradient-norm-preserving network), so
+    |grad f| can be 1 at every sample, as a Kantorovich potential's is along every transport ray,
+    where a penalty on the largest slope (MaxAL) leaves most samples' slopes below 1. No penalty;
+    K is at most 1 by construction and measured. Linear layers only: an orthonormal reshaped
+    convolution kernel does not make the convolution 1-Lipschitz, so critics with convolutions are
+    refused."""
+
+    def __init__(self, iters: int = 12) -> None:
+        super().__init__()
+        self.iters = iters
+
+    def prepare(self, critic: nn.Module) -> nn.Module:
+        if any(isinstance(m, nn.modules.conv._ConvNd) for m in critic.modules()):
+            raise InputError("the bjorck regularizer orthonormalizes linear layers only; this critic has "
+                             "convolutions (use sn, maxgp or maxal)")
+        for module in list(critic.modules()):
+            if isinstance(module, nn.Linear):
+                parametrize.register_parametrization(module, "weight", _Bjorck(self.iters))
+        return critic
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"iters": self.iters}
 
 
 class GradientPenalty(Regularizer):
@@ -254,7 +301,7 @@ def regularizer_by_name(name: str, rho: float) -> Regularizer:
 
 REGULARIZERS: dict[str, type[Regularizer]] = {
     "clip": WeightClip, "gp": GradientPenalty, "lp": OneSidedGradientPenalty, "sn": SpectralNorm, "maxgp": MaxGP,
-    "maxal": MaxAL}
+    "maxal": MaxAL, "bjorck": Orthonormal}
 
 
 def regularizer_options(name: str) -> list[str]:
