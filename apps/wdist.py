@@ -268,7 +268,8 @@ def format_table(r: dict[str, Any]) -> str:
 @click.argument("source_a")
 @click.argument("source_b")
 @click.option("--method", type=click.Choice(METHODS), default="maxal", show_default=True,
-              help="maxal reads W1 off a critic with K = 1; maxgp/gp/lp/sn/clip divide by the measured K; "
+              help="maxal reads W1 off a critic with K = 1; bjorck (orthonormal weights, closer on large images, "
+                   "slower steps), maxgp/gp/lp/sn/clip divide by the measured K; "
                    "exact and sinkhorn are POT's solvers (small sets); sliced is not W1 but the sliced W1, a "
                    "smaller distance (by a factor that grows with the dimension), printed as such.")
 @click.option("--steps", type=click.IntRange(1), default=8000, show_default=True,
