@@ -203,6 +203,19 @@ def test_refuses_what_it_must_not_touch(tmp_path: Path) -> None:
     assert (tmp_path / "photos" / "cat.png").read_bytes() == b"meow"
 
 
+def test_a_checkpoint_of_other_networks_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A run saved by a version of ot-gan that built its networks otherwise (the CycleGAN before
+    resize-convolutions) would not load its weights: one line instead of a state-dict error."""
+    run(tmp_path, steps=20)
+    older = latest(tmp_path)
+    older["architecture"] = {"width": 99, "upsample": "transpose"}
+    save_checkpoint(older, tmp_path / "checkpoints" / "latest.pt")
+    with pytest.raises(InputError, match="its networks differ .*width 99 \\(now 64\\).*start afresh"):
+        run(tmp_path, steps=40)
+    assert latest(tmp_path)["step"] == 20
+    assert run(tmp_path, steps=20, overwrite=True).step == 20
+
+
 def test_overwrite_starts_afresh(tmp_path: Path) -> None:
     run(tmp_path, steps=40)
     run(tmp_path, steps=20, width=32, overwrite=True)

@@ -81,11 +81,14 @@ def _step_of(line: str) -> float:
     return record.get("step", math.inf) if isinstance(record, dict) else math.inf
 
 
-def open_run(path: Path, app: str, config: dict[str, Any], overwrite: bool = False,
-             resume: bool = False) -> tuple[RunDir, dict[str, Any] | None, dict[str, Any]]:
+def open_run(path: Path, app: str, config: dict[str, Any], overwrite: bool = False, resume: bool = False,
+             architecture: dict[str, Any] | None = None) -> tuple[RunDir, dict[str, Any] | None, dict[str, Any]]:
     """The run directory, the checkpoint to resume from (None: a fresh run) and the run's config.
 
     A run of the same app with a checkpoint is resumed; ``overwrite`` starts it afresh instead.
+    A checkpoint whose networks differ from ``architecture`` (saved by a version of ot-gan that
+    built them otherwise, or for data of other channels or classes) is refused: its weights would
+    not load.
     Anything else that exists is refused with an InputError, even with ``overwrite`` for folders
     that are not runs (ot-gan deletes only what it made).
     """
@@ -120,6 +123,13 @@ def open_run(path: Path, app: str, config: dict[str, Any], overwrite: bool = Fal
         listing = ", ".join(f"{k} {saved[k]!r} (now {config[k]!r})" for k in changed)
         raise InputError(f"{path}: was trained with {listing}; resume with the same settings, "
                          "or pass {overwrite} or another {out} to start afresh", overwrite=True, out=None)
+    saved_arch = checkpoint.get("architecture", {})
+    changed = sorted(k for k in architecture or {} if saved_arch.get(k) != architecture[k])
+    if changed:
+        listing = ", ".join(f"{k} {saved_arch.get(k)!r} (now {architecture[k]!r})" for k in changed)
+        raise InputError(f"{path}: its networks differ from the ones built now ({listing}: saved by an earlier "
+                         "version of ot-gan, or for other data), so it cannot be resumed; pass {overwrite} or "
+                         "another {out} to start afresh", overwrite=True, out=None)
     run.truncate_metrics(checkpoint["step"])
     config = {**saved, **{k: v for k, v in config.items() if k in RESUMABLE}}
     run.write_config(config)

@@ -154,7 +154,8 @@ def train(make_task: Callable[[], Task], config: TrainConfig, data: dict[str, An
     task = make_task()
     run, checkpoint = None, None
     if rank == 0:
-        run, checkpoint, saved = open_run(out, task.app, dataclasses.asdict(config), overwrite, resume)
+        run, checkpoint, saved = open_run(out, task.app, dataclasses.asdict(config), overwrite, resume,
+                                            task.architecture())
         config = dataclasses.replace(config, **{k: v for k, v in saved.items()
                                                 if k in {f.name for f in dataclasses.fields(config)}})
         if checkpoint is not None and not config.quiet:
