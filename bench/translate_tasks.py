@@ -6,14 +6,23 @@ Each task has a known right mapping, and none is the README demo (four palette c
   map keeps the hue (cost ``color``).
 - ``invert``: digits 0-4 white on black -> other digits 0-4 black on white (disjoint halves of
   the data, so no pairs are given); the right map keeps the digit's shape (cost ``edges``).
+- ``palette``: patches of one photo (skimage's cat) -> patches of another (the coffee cup), at half
+  resolution; the right map redraws a patch as the other photo's but keeps its mean color (cost
+  ``color``).
+- ``rotate``: digits 0-4 upright -> other digits 0-4 turned a quarter turn; the right map keeps the
+  class, and the cost is a classifier's (``module:function``, as in arXiv 2003.06635's domain
+  adaptation): the squared difference of the class probabilities of a network trained on labeled
+  digits of both domains.
 
-Per task and guidance (plain CycleGAN, OT reference targets, cost in the loss), at equal steps:
-mismatch (the task cost between inputs and outputs, A->B), realism (W1 from the outputs to the
-target set, MaxAL, 500 steps), and the rate at which a classifier trained on the real digits reads
-the outputs as the right class (the target class for ``hue``, the input's for ``invert``).
+Per task and guidance, at equal steps: mismatch (the task cost between inputs and outputs, A->B),
+realism (W1 from the outputs to the target set, MaxAL, 500 steps), and for the digit tasks the
+rate at which a classifier trained on the real upright digits (not the cost's) reads the outputs
+as the right class (the target class for ``hue``, the input's for ``invert`` and ``rotate``).
+Guidances: ``none`` (plain CycleGAN), ``reference`` (OT targets), ``cost`` (the cost in the loss
+with both cycles, the B-solver of arXiv 2003.06635), ``cost-M`` (one cycle) and ``cost-K`` (none).
 
-    python bench/translate_tasks.py [--tasks hue,invert] [--guidance none,reference,cost] [--steps 600]
-                                    [--pictures DIR]
+    python bench/translate_tasks.py [--tasks hue,invert,palette,rotate] [--steps 600]
+                                    [--guidance none,reference,cost,cost-M,cost-K] [--pictures DIR]
 
 With ``--pictures`` each task's first 16 inputs and their translations (one row per guidance) are
 saved as DIR/TASK.png.
@@ -22,11 +31,14 @@ saved as DIR/TASK.png.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
+import types
 import time
 from pathlib import Path
 
 import numpy as np
+import skimage.data
 import torch
 from skimage.color import hsv2rgb
 from torchvision.utils import save_image
@@ -61,9 +73,34 @@ def in_random_hues(x: torch.Tensor, seed: int) -> torch.Tensor:
     return ((x + 1) / 2) * ink[:, :, None, None] * 2 - 1
 
 
-def task_data(task: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, str]:
-    """Domain A, domain B, the right class of each A image after translation, B's classes, and
-    the task cost."""
+def photo_patches(name: str) -> torch.Tensor:
+    """SIZE-px patches, stride SIZE/2, of the skimage photo ``name`` at half resolution, in [-1, 1]."""
+    photo = torch.as_tensor(getattr(skimage.data, name)()).permute(2, 0, 1)[None].float() / 127.5 - 1
+    half = torch.nn.functional.interpolate(photo, scale_factor=0.5, mode="bilinear", antialias=True)
+    patches = half.unfold(2, SIZE, SIZE // 2).unfold(3, SIZE, SIZE // 2)  # (1, 3, rows, cols, SIZE, SIZE)
+    return patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, SIZE, SIZE).clamp(-1, 1).contiguous()
+
+
+COST_MODULE = "translate_tasks_costs"
+
+
+def register_class_cost(upright: torch.Tensor, turned: torch.Tensor, labels_up: torch.Tensor,
+                        labels_turned: torch.Tensor) -> str:
+    """The ``module:function`` name of a classifier cost: a network trained (seed 1) on labeled
+    digits of both domains, c(x, y) = |p(x) - p(y)|^2 of its class probabilities."""
+    data = Samples(torch.cat([upright, turned]), torch.cat([labels_up, labels_turned]), [str(k) for k in range(10)])
+    net = train_classifier(data, steps=1500, seed=1).requires_grad_(False)
+
+    def class_cost(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (net(x).softmax(1) - net(y).softmax(1)).square().sum(1)
+
+    sys.modules[COST_MODULE] = types.SimpleNamespace(class_cost=class_cost)
+    return f"{COST_MODULE}:class_cost"
+
+
+def task_data(task: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, str]:
+    """Domain A, domain B, the right class of each A image after translation and B's classes (None
+    for the photos), and the task cost."""
     if task == "hue":
         a, _ = digits([2])
         b, _ = digits([7])
@@ -72,18 +109,35 @@ def task_data(task: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torc
         a, labels_a = digits([0, 1, 2, 3, 4], half=0)
         b, labels_b = digits([0, 1, 2, 3, 4], half=1)
         return a, -b, labels_a, labels_b, "edges"
-    raise SystemExit(f"unknown task {task!r}; choose hue or invert")
+    if task == "palette":
+        return photo_patches("chelsea"), photo_patches("coffee"), None, None, "color"
+    if task == "rotate":
+        a, labels_a = digits([0, 1, 2, 3, 4], half=0)
+        b, labels_b = digits([0, 1, 2, 3, 4], half=1)
+        b = torch.rot90(b, 1, (2, 3))
+        return a, b, labels_a, labels_b, register_class_cost(a, b, labels_a, labels_b)
+    raise SystemExit(f"unknown task {task!r}; choose hue, invert, palette or rotate")
 
 
-def as_white_on_black(task: str, images: torch.Tensor) -> torch.Tensor:
-    """What the digit classifier reads: the brightest channel of a hue digit, an inverted digit undone."""
-    return images.amax(1, keepdim=True) if task == "hue" else -images
+def as_upright_white_on_black(task: str, images: torch.Tensor) -> torch.Tensor:
+    """What the digit classifier reads: the brightest channel of a hue digit, an inverted digit
+    undone, a turned digit turned back."""
+    if task == "hue":
+        return images.amax(1, keepdim=True)
+    return -images if task == "invert" else torch.rot90(images, -1, (2, 3))
+
+
+def guidance_settings(guidance: str) -> dict[str, str]:
+    """TranslateConfig settings of a guidance row: cost-M and cost-K are the cost with one cycle
+    term and with none."""
+    name, _, solver = guidance.partition("-")
+    return {"guidance": name, **({"cycle": {"M": "one", "K": "none"}[solver]} if solver else {})}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", default="hue,invert")
-    parser.add_argument("--guidance", default="none,reference,cost")
+    parser.add_argument("--tasks", default="hue,invert,palette,rotate")
+    parser.add_argument("--guidance", default="none,reference,cost,cost-M,cost-K")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--pictures", type=Path, help="a folder for one grid of inputs and outputs per task")
@@ -101,22 +155,25 @@ def main() -> None:
             a, b, right, b_classes, cost = task_data(task)
             for side, x in (("a", a), ("b", b)):
                 np.save(Path(tmp) / f"{task}-{side}.npy", x.numpy())
-            with torch.no_grad():
-                real_rate = float((classifier(as_white_on_black(task, b)).argmax(1) == b_classes).float().mean())
-            rows.append((task, "real B", None, None, real_rate, None))
+            if right is not None:
+                with torch.no_grad():
+                    real_rate = float((classifier(as_upright_white_on_black(task, b)).argmax(1) == b_classes)
+                                      .float().mean())
+                rows.append((task, "real B", None, None, real_rate, None))
             grid = [a[:16]]
             for guidance in args.guidance.split(","):
                 start = time.time()
                 cfg = TranslateConfig(**{**SMALL, "a": f"{tmp}/{task}-a.npy", "b": f"{tmp}/{task}-b.npy",
                                          "steps": args.steps, "decay_steps": args.steps // 3, "cost": cost,
-                                         "guidance": guidance, "threads": args.threads, **overrides})
+                                         **guidance_settings(guidance), "threads": args.threads, **overrides})
                 out = Path(tmp) / f"{task}-{guidance}"
                 train_translator(cfg, out)
                 generator, _ = load_translator(out, "a2b", torch.device("cpu"))
                 y = run_generator(generator, a)
                 grid.append(y[:16])
                 with torch.no_grad():
-                    right_rate = float((classifier(as_white_on_black(task, y)).argmax(1) == right).float().mean())
+                    right_rate = None if right is None else float(
+                        (classifier(as_upright_white_on_black(task, y)).argmax(1) == right).float().mean())
                 rows.append((task, guidance, float(TaskCost(cost)(a, y).mean()),
                              wasserstein1(y.flatten(1), b.flatten(1), steps=500, seed=0).distance,
                              right_rate, time.time() - start))
@@ -130,7 +187,8 @@ def main() -> None:
         if mismatch is None:  # the classifier on the real target images: what "right class" can reach
             print(f"{task:8} {guidance:10} {'-':>9} {'-':>8} {rate:11.2f} {'-':>8}")
         else:
-            print(f"{task:8} {guidance:10} {mismatch:9.4f} {w1:8.3f} {rate:11.2f} {seconds:8.0f}")
+            shown = "-" if rate is None else f"{rate:.2f}"
+            print(f"{task:8} {guidance:10} {mismatch:9.4f} {w1:8.3f} {shown:>11} {seconds:8.0f}")
     plain = {task: m for task, g, m, *_ in rows if g == "none"}
     for task, guidance, mismatch, *_ in rows:
         if guidance not in ("none", "real B") and task in plain:
