@@ -37,7 +37,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 @dataclass
 class Samples:
-    """A loaded source: ``data`` (n, ...) float32, optional integer ``labels`` (n,) and their names."""
+    """A loaded source: ``data`` a float32 tensor (n, ...), optional integer ``labels`` (n,) and
+    their names."""
 
     data: Tensor
     labels: Tensor | None = None
