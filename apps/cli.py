@@ -7,6 +7,7 @@ import warnings
 import click
 
 from ot_gan.apps.common import Group, show_warning
+from ot_gan.sources import SOURCES
 
 # name -> (module, summary); each module is imported when its command runs (tests check the summaries)
 COMMANDS = {
@@ -17,16 +18,22 @@ COMMANDS = {
 }
 
 
-@click.group(cls=Group, lazy=COMMANDS,
+SYNTAX_WIDTH = max(len(s.syntax) for s in SOURCES.values()) + 1
+HELP = """Optimal transport and Lipschitz GANs: W1 between datasets, OT-guided image translation,
+diverse colorization and class-conditional synthesis.
+
+Data arguments take a folder of images, a .npy/.npz array, or a built-in source (a folder named
+like one is written ./NAME):
+
+\b
+""" + "\n".join(f"  {s.syntax:<{SYNTAX_WIDTH}}{s.help}" for s in SOURCES.values())
+
+
+@click.group(cls=Group, lazy=COMMANDS, help=HELP,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ot-gan")
 def cli() -> None:
-    """Optimal transport and Lipschitz GANs: W1 between datasets, OT-guided image translation,
-    diverse colorization and class-conditional synthesis.
-
-    Data arguments take a folder of images, a .npy/.npz array, or a built-in source: digits,
-    digits:K (one class), colordigits[:K] (digits in random colors), photos, gaussians, rings,
-    checkerboard."""
+    """The ``ot-gan`` group: its help is HELP, which lists the built-in sources of the registry."""
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ot_gan.apps.common import resolve_device, staged_outputs, train_command, used_run_options
 from ot_gan.color import gray_to_y, rgb_to_yuv, yuv_to_rgb
-from ot_gan.data import image_files, is_gray, load_source, read_image, read_images, resize_crop
+from ot_gan.data import image_files, is_gray, load_source, read_image, read_images, resize_crop, source_path
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
 from ot_gan.engine.trainer import option
@@ -136,8 +136,8 @@ class ColorizeTask(Task):
 def load_color_images(spec: str, side: int, seed: int = 0, skip_bad: bool = False) -> tuple[Tensor, int]:
     """Color images resized/cropped to ``side`` as YUV in [-1, 1], and the count of gray ones skipped
     (``skip_bad``: also of files that cannot be read)."""
-    path = Path(spec).expanduser()
-    if path.is_dir():
+    path = source_path(spec)
+    if path is not None and path.is_dir():
         files = image_files(path)
         _, images = read_images(path, [p for p in files if not is_gray(p)], 3, skip_bad)
         colored = [img for img in images if (img.amax(0) - img.amin(0)).max() > 2 / 255]  # RGB files of gray content
@@ -149,9 +149,7 @@ def load_color_images(spec: str, side: int, seed: int = 0, skip_bad: bool = Fals
         samples = load_source(spec, size=side, seed=seed, skip_bad=skip_bad)
         if not samples.is_image or samples.data.shape[1] != 3:
             raise InputError(f"{spec}: colorize trains on color images (a folder, or photos)")
-        data, skipped = torch.as_tensor(samples.data), 0
-        if data.shape[-1] != side:
-            data = resize_crop(data, side)
+        data, skipped = samples.data, 0
     return rgb_to_yuv(data), skipped
 
 

@@ -25,14 +25,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor, nn
-from torchvision.transforms import v2
 from torchvision.transforms.v2.functional import to_pil_image
 from torchvision.utils import make_grid, save_image
 from tqdm.auto import trange
 
 from ot_gan.apps.common import (device_option, resolve_device, seed_option, skip_bad_option, staged_outputs,
                                 threads_option, train_command, used_run_options)
-from ot_gan.data import Samples, image_files, is_number, load_source, read_images, resize_crop
+from ot_gan.data import Samples, image_files, load_source, read_images, resize_crop
 from ot_gan.diversity import mean_pairwise_distance, precision_recall
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
@@ -44,6 +43,7 @@ from ot_gan.models import ConvCritic, DCGANGenerator, PairCritic, SmallClassifie
 from ot_gan.objectives import (OBJECTIVES, amgan_discriminator_loss, amgan_generator_loss, get_objective,
                                mode_seeking_loss, paired)
 from ot_gan.optim import AdaShift
+from ot_gan.sources import is_number
 from ot_gan.wasserstein import wasserstein1
 
 APP = "synthesize"
@@ -84,10 +84,7 @@ def load_images(spec: str, size: int, seed: int = 0, skip_bad: bool = False) -> 
     samples = load_source(spec, size=size, seed=seed, skip_bad=skip_bad)
     if not samples.is_image:
         raise InputError(f"{spec}: synthesize trains on images, not vectors")
-    data = torch.as_tensor(samples.data)
-    if data.shape[-1] != size or data.shape[-2] != size:
-        data = v2.functional.resize(data, [size, size], antialias=True).clamp(-1, 1)
-    return Samples(data, samples.labels, samples.classes, samples.name)
+    return samples
 
 
 class BiGAN(nn.Module):

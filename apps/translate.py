@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ot_gan.apps.common import resolve_device, staged_outputs, train_command, used_run_options
 from ot_gan.color import gray_to_y
-from ot_gan.data import image_files, load_source, read_image, read_images, resize_crop
+from ot_gan.data import image_files, load_source, read_image, read_images, resize_crop, source_path
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
 from ot_gan.engine.trainer import DECAY_HELP, option
@@ -234,8 +234,8 @@ def load_domains(cfg: TranslateConfig) -> tuple[Tensor, Tensor]:
     if a is None:
         raise InputError("--a is required: domain A's images (or a folder with trainA/ and trainB/)")
     if b is None:
-        root = Path(a)
-        if not ((root / "trainA").is_dir() and (root / "trainB").is_dir()):
+        root = source_path(a)
+        if root is None or not ((root / "trainA").is_dir() and (root / "trainB").is_dir()):
             raise InputError("--b is required unless --a is a folder with trainA/ and trainB/")
         a, b = str(root / "trainA"), str(root / "trainB")
     domains = []
@@ -243,10 +243,7 @@ def load_domains(cfg: TranslateConfig) -> tuple[Tensor, Tensor]:
         samples = load_source(spec, size=cfg.size, seed=cfg.seed, skip_bad=cfg.skip_bad)
         if not samples.is_image:
             raise InputError(f"{spec}: translate needs images, not vectors")
-        data = torch.as_tensor(samples.data)
-        if data.shape[-1] != cfg.size or data.shape[-2] != cfg.size:
-            data = resize_crop(data, cfg.size).clamp(-1, 1)
-        domains.append(data)
+        domains.append(samples.data)
     return domains[0], domains[1]
 
 

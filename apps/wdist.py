@@ -20,11 +20,12 @@ import torch
 from ot_gan import parallel
 from ot_gan.apps.common import (config_option, device_option, note, resolve_device, seed_option, skip_bad_option,
                                 threads_option)
-from ot_gan.data import Samples, held_out_count, load_source
+from ot_gan.data import held_out_count, load_source
 from ot_gan.engine import TrainingDiverged
 from ot_gan.errors import InputError
 from ot_gan.features import embed, load_feature_network, network_digest
 from ot_gan.interrupt import stop_on_signals
+from ot_gan.sources import CUT_SIZE
 from ot_gan.wasserstein import (CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS as W1_METHODS, STOP_NOTICE, W1Result,
                                 exact_w1, sliced_wasserstein, wasserstein1)
 
@@ -43,7 +44,7 @@ class WdistConfig:
     width: int = 128
     depth: int = 4
     group_size: int | None = None
-    size: int = 32
+    size: int | None = None
     holdout: float = 0.2
     exact: bool = True
     ctransform: bool = False
@@ -58,7 +59,7 @@ def load_pair(cfg: WdistConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Both sources as float tensors of one sample shape (gray images widened to RGB if the other
     set is in color)."""
     a, b = (load_source(s, size=cfg.size, seed=cfg.seed, skip_bad=cfg.skip_bad) for s in (cfg.source_a, cfg.source_b))
-    xa, xb = (_tensor(s) for s in (a, b))
+    xa, xb = a.data, b.data
     if a.is_image and b.is_image and {xa.shape[1], xb.shape[1]} == {1, 3}:
         xa, xb = (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x for x in (xa, xb))
     if xa.shape[1:] != xb.shape[1:]:
@@ -98,10 +99,6 @@ def feature_pair(spec: str, *sources: tuple[str, torch.Tensor], device: torch.de
         note(f"the features of {name} ({features.shape[1]} dimensions) are cached in {path}")
         out.append(features)
     return out
-
-
-def _tensor(s: Samples) -> torch.Tensor:
-    return s.data if isinstance(s.data, torch.Tensor) else torch.from_numpy(s.data)
 
 
 def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
@@ -286,8 +283,9 @@ def format_table(r: dict[str, Any]) -> str:
                    "By default 2 (MaxMin) below 16 dimensions, where pairs fit the kinks of 2-D potentials "
                    "best, and 8 from 16 on (if --width is a multiple of 8), where groups of 8 fit curved "
                    "potentials (a radial one) much more closely.")
-@click.option("--size", type=click.IntRange(4), default=32, show_default=True,
-              help="Side length image folders and photos are resized and cropped to.")
+@click.option("--size", type=click.IntRange(4), default=None,
+              help="Side every image source is resized and center-cropped to. By default digits and arrays "
+                   f"keep theirs, and image folders and photos are cut at {CUT_SIZE}.")
 @click.option("--holdout", type=click.FloatRange(0, 0.9), default=0.2, show_default=True,
               help="Fraction of each set kept out of training for the held-out estimate.")
 @click.option("--exact/--no-exact", default=True, show_default=True,

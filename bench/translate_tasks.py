@@ -59,10 +59,10 @@ def digits(classes: list[int], half: int | None = None) -> tuple[torch.Tensor, t
     other image, so that two halves share no image."""
     s = load_source("digits", size=SIZE)
     keep = torch.isin(s.labels, torch.tensor(classes))
-    x, y = torch.as_tensor(s.data)[keep], s.labels[keep]
+    x, y = s.data[keep], s.labels[keep]
     if half is not None:
         x, y = x[half::2], y[half::2]
-    return torch.nn.functional.interpolate(x, size=SIZE, mode="bilinear", antialias=True).clamp(-1, 1), y
+    return x, y
 
 
 def in_random_hues(x: torch.Tensor, seed: int) -> torch.Tensor:

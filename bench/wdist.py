@@ -30,9 +30,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from ot_gan.data import toy_2d
 from ot_gan.funnels import funnel_pair
 from ot_gan.lipschitz import METHODS
+from ot_gan.sources import toy_2d
 from ot_gan.wasserstein import CriticEstimator, exact_w1, wasserstein1
 
 FUNNEL_CASES = ["cube-2-4", "cube-16-16", "cube-64-1", "cube-64-64", "cube-128-16", "cube-128-256",

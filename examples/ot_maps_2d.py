@@ -25,9 +25,9 @@ import torch
 from torch import Tensor, nn
 
 from ot_gan import AdaShift
-from ot_gan.data import toy_2d
 from ot_gan.lipschitz import GradientPenalty
 from ot_gan.models import MLPCritic
+from ot_gan.sources import toy_2d
 from ot_gan.wasserstein import exact_w1
 
 SOLVERS = ("plain GAN", "K-solver", "M-solver", "B-solver")

@@ -1,23 +1,19 @@
 """Data sources: one syntax for every data argument of ot-gan.
 
 A source is one of:
+- a built-in, ``name`` or ``name:ARG``, listed in ``ot_gan.sources.SOURCES`` (digits, photos,
+  2-D toys...); a built-in's name wins over a file or folder of that name, which is ``./name``;
 - a folder of images, searched recursively (png, jpg, jpeg, bmp, tif, tiff, webp); gray, RGB,
-  RGBA (composited on white) and 16-bit images are converted explicitly, then resized and
-  center-cropped to ``size`` x ``size``; a subfolder per class gives labels; files that cannot be
-  read are all named in one error, or left out with a warning when ``skip_bad`` is set;
+  RGBA (composited on white) and 16-bit images are converted explicitly; a subfolder per class
+  gives labels; files that cannot be read are all named in one error, or left out with a warning
+  when ``skip_bad`` is set;
 - a ``.npy`` or ``.npz`` file of vectors (n, d) or images (n, C, H, W) (an ``.npz`` must hold one
   array, or ``x`` / ``y`` for data / integer labels 0..K-1); ``.npy`` files are memory-mapped
   (copy-on-write); unsigned-integer images (8- or 16-bit) are scaled to [-1, 1], and images of
-  another range are kept as they are, with a warning;
-- ``digits`` or ``digits:K``: scikit-learn's 1,797 8x8 handwritten digits, all or class K;
-- ``colordigits`` or ``colordigits:K``: the same digits in RGB, each stroked in one of four
-  colors at random (red, green, blue, yellow; seeded), for translation demos where color is what
-  a mapping should keep;
-- ``photos``: the color photos shipped in ``skimage.data``, cut into ``size`` x ``size`` patches;
-- synthetic 2-D toys: ``gaussians`` (8 on a circle), ``rings`` (3 concentric), ``checkerboard``,
-  optionally with a count: ``rings:5000``.
+  another range are kept as they are, with a warning.
 
-Images come out as float32 tensors (n, C, H, W) in [-1, 1]; vectors as (n, d) float32.
+Images come out as float32 tensors (n, C, H, W) in [-1, 1], square at the ``size`` asked for, and
+vectors as (n, d) float32 tensors.
 """
 
 from __future__ import annotations
@@ -34,17 +30,17 @@ from torch import Tensor
 from torchvision.transforms import v2
 
 from ot_gan.errors import InputError, UnreadableImages
+from ot_gan.sources import CUT_SIZE, SOURCES, listing
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-TOYS = ("gaussians", "rings", "checkerboard")
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
 
 
 @dataclass
 class Samples:
-    """A loaded source: ``data`` (n, ...) float32, optional integer ``labels`` (n,) and their names."""
+    """A loaded source: ``data`` a float32 tensor (n, ...), optional integer ``labels`` (n,) and
+    their names."""
 
-    data: Tensor | np.ndarray
+    data: Tensor
     labels: Tensor | None = None
     classes: list[str] | None = None
     name: str = ""
@@ -60,9 +56,9 @@ class Samples:
         """A seeded random (train, held-out) split, ``holdout`` the held-out fraction."""
         parts = []
         for idx in split_indices(len(self), holdout, torch.Generator().manual_seed(seed)):
-            idx = idx.sort().values.numpy()
-            parts.append(Samples(torch.as_tensor(np.asarray(self.data[idx])),
-                                 None if self.labels is None else self.labels[idx], self.classes, self.name))
+            idx = idx.sort().values
+            parts.append(Samples(self.data[idx], None if self.labels is None else self.labels[idx], self.classes,
+                                 self.name))
         return parts[0], parts[1]
 
 
@@ -79,47 +75,44 @@ def held_out_count(n: int, holdout: float) -> int:
     return min(int(round(n * holdout)), n - 1)
 
 
-def load_source(spec: str, size: int = 32, channels: int | None = None, seed: int = 0,
+def load_source(spec: str, size: int | None = None, channels: int | None = None, seed: int = 0,
                 skip_bad: bool = False) -> Samples:
     """Load the source named by ``spec`` (see the module docstring).
 
-    ``size`` applies to image folders and ``photos``; ``channels`` (1 or 3) forces gray or RGB
-    images (default: RGB unless every image of a folder is gray); ``skip_bad`` leaves out the
-    files of a folder that cannot be read instead of refusing the folder."""
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return _load_folder(path, size, channels, skip_bad)
-    if path.suffix in (".npy", ".npz"):
-        if not path.is_file():
-            raise InputError(f"{spec}: no such file")
-        return _load_array(path)
-    name, _, arg = spec.partition(":")
-    if name == "digits":
-        return _load_digits(arg, spec)
-    if name == "colordigits":
-        return _color_digits(_load_digits(arg, spec), seed)
-    if name == "photos":
-        if arg:
-            raise InputError(f"{spec}: photos takes no ':' argument (its patches have the image size)")
-        return Samples(_photo_patches(size, seed), name=spec)
-    if name in TOYS:
-        n = _positive_int(arg, spec) if arg else 4000
-        return Samples(toy_2d(name, n, seed), name=spec)
-    if path.exists():
+    ``size``: every image source comes out ``size`` x ``size``, its images resized on the short
+    side and center-cropped (``resize_crop``) here, once, the same way for each; None keeps the
+    side of the sources that have one (digits, arrays) and cuts folders and photos at CUT_SIZE.
+    ``channels`` (1 or 3) forces a folder's images gray or RGB (default: RGB unless every image
+    is gray); ``skip_bad`` leaves out the files of a folder that cannot be read instead of
+    refusing the folder."""
+    path = source_path(spec)
+    if path is None:
+        name, _, arg = spec.partition(":")
+        source = SOURCES[name]
+        if Path(spec).expanduser().exists():
+            warnings.warn(f"{spec}: the built-in source is read, not the file or folder {spec} (write ./{spec} "
+                          "for that)", stacklevel=2)
+        data, labels, classes = source.load(source.parse(arg, spec), size, seed)
+        samples = Samples(data, labels, classes, spec)
+    elif path.is_dir():
+        return _load_folder(path, CUT_SIZE if size is None else size, channels, skip_bad)
+    elif path.suffix in (".npy", ".npz") and path.is_file():
+        samples = _load_array(path)
+    elif path.exists():
         raise InputError(f"{spec}: not a folder of images nor a .npy/.npz file")
-    raise InputError(f"{spec}: no such file or folder, and not a built-in source "
-                     f"(digits, digits:K, colordigits, colordigits:K, photos, {', '.join(TOYS)})")
+    elif path.suffix in (".npy", ".npz"):
+        raise InputError(f"{spec}: no such file")
+    else:
+        raise InputError(f"{spec}: no such file or folder, and not a built-in source ({listing()})")
+    if size is not None and samples.is_image and samples.data.shape[-2:] != (size, size):
+        samples.data = torch.cat([resize_crop(part, size) for part in samples.data.split(1024)])
+    return samples
 
 
-def is_number(text: str) -> bool:
-    """Whether ``text`` is a plain decimal number, 0-9 only (``str.isdigit`` also takes '²')."""
-    return text.isascii() and text.isdigit()
-
-
-def _positive_int(text: str, spec: str) -> int:
-    if not is_number(text) or int(text) == 0:
-        raise InputError(f"{spec}: expected a positive integer after ':'")
-    return int(text)
+def source_path(spec: str) -> Path | None:
+    """The file or folder that ``spec`` names, or None for a built-in source: a built-in's name
+    wins over a path of that name, which is written ``./name``."""
+    return None if spec.partition(":")[0] in SOURCES else Path(spec).expanduser()
 
 
 def _value_range(data: np.ndarray, spec: str) -> tuple[float, float]:
@@ -165,7 +158,7 @@ def _load_array(path: Path) -> Samples:
     classes = None
     if labels is not None:
         labels, classes = _check_labels(labels, len(data), path)
-    return Samples(data if isinstance(data, np.memmap) else torch.from_numpy(np.ascontiguousarray(data)),
+    return Samples(torch.from_numpy(data if isinstance(data, np.memmap) else np.ascontiguousarray(data)),
                    labels, classes, name=str(path))
 
 
@@ -175,31 +168,6 @@ def _check_labels(y: np.ndarray, n: int, path: Path) -> tuple[Tensor, list[str]]
         raise InputError(f"{path}: y must hold one label 0..K-1 per sample of x ({n} integers); "
                          f"got shape {y.shape}, dtype {y.dtype}")
     return torch.as_tensor(y).long(), [str(k) for k in range(int(y.max()) + 1)]
-
-
-def _load_digits(arg: str, spec: str) -> Samples:
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 8.0 - 1.0  # 0..16 -> [-1, 1]
-    labels = torch.as_tensor(digits.target).long()
-    if arg:
-        if not (is_number(arg) and int(arg) < 10):
-            raise InputError(f"{spec}: the digit class must be 0-9")
-        keep = labels == int(arg)
-        images, labels = images[keep], labels[keep]
-    return Samples(images, labels, [str(k) for k in range(10)], spec)
-
-
-PALETTE = torch.tensor([[1.0, 0.1, 0.1], [0.1, 1.0, 0.1], [0.2, 0.4, 1.0], [1.0, 1.0, 0.1]])
-
-
-def _color_digits(digits: Samples, seed: int) -> Samples:
-    """Each digit's strokes in a random color of PALETTE on black."""
-    pick = torch.randint(len(PALETTE), (len(digits),), generator=torch.Generator().manual_seed(seed))
-    ink = (digits.data + 1) / 2  # (n, 1, 8, 8) in [0, 1]
-    return Samples(ink * PALETTE[pick][:, :, None, None] * 2 - 1, digits.labels, digits.classes,
-                   digits.name)
 
 
 def read_image(path: Path, channels: int = 3) -> Tensor:
@@ -293,41 +261,3 @@ def _load_folder(folder: Path, size: int, channels: int | None, skip_bad: bool =
     if len(classes) > 1 and "" not in classes:
         labels = torch.tensor([classes.index(c) for c in class_of])
     return Samples(images.clamp(-1, 1), labels, classes if labels is not None else None, str(folder))
-
-
-def _photo_patches(size: int, seed: int) -> Tensor:
-    """Non-overlapping patches of the color photos in ``skimage.data``, in [-1, 1], shuffled."""
-    import skimage.data
-
-    patches = []
-    for name in PHOTOS:
-        img = torch.as_tensor(getattr(skimage.data, name)()).permute(2, 0, 1)[:3]
-        img = v2.functional.to_dtype(img, torch.float32, scale=True)
-        scale = 8 * size / min(img.shape[1:])  # about 8 patches across the short side
-        if scale < 1:
-            img = v2.functional.resize(img, [round(img.shape[1] * scale), round(img.shape[2] * scale)],
-                                       antialias=True)
-        tiles = img.unfold(1, size, size).unfold(2, size, size)  # C, nh, nw, size, size
-        patches.append(tiles.permute(1, 2, 0, 3, 4).reshape(-1, 3, size, size))
-    data = torch.cat(patches) * 2 - 1
-    return data[torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))]
-
-
-def toy_2d(name: str, n: int, seed: int = 0) -> Tensor:
-    """Samples (n, 2) of a 2-D toy distribution: ``gaussians``, ``rings`` or ``checkerboard``."""
-    g = torch.Generator().manual_seed(seed)
-    if name == "gaussians":
-        angle = torch.randint(8, (n,), generator=g) * (2 * math.pi / 8)
-        centers = 2.0 * torch.stack([angle.cos(), angle.sin()], 1)
-        return centers + 0.2 * torch.randn(n, 2, generator=g)
-    if name == "rings":
-        radius = (torch.randint(3, (n,), generator=g) + 1).float() * 0.75
-        angle = torch.rand(n, generator=g) * 2 * math.pi
-        ring = radius[:, None] * torch.stack([angle.cos(), angle.sin()], 1)
-        return ring + 0.05 * torch.randn(n, 2, generator=g)
-    if name == "checkerboard":
-        x = torch.rand(n, generator=g) * 4 - 2
-        y = torch.rand(n, generator=g) - (torch.randint(2, (n,), generator=g) * 2).float() + 1
-        y = y + torch.floor(x) % 2
-        return torch.stack([x, y], 1)
-    raise InputError(f"unknown toy {name!r}; choose one of {', '.join(TOYS)}")

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torchvision.transforms import v2
 
-from ot_gan.data import PHOTOS
+from ot_gan.sources import PHOTOS
 
 
 @dataclass

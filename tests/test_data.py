@@ -3,8 +3,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ot_gan.data import load_source, read_image, toy_2d
+from ot_gan.data import load_source, read_image
 from ot_gan.errors import InputError
+from ot_gan.sources import PALETTE, SOURCES, toy_2d
 
 
 def save(path, array, mode=None):
@@ -107,14 +108,48 @@ def test_empty_folder(tmp_path):
 
 
 def test_colordigits_are_the_digits_in_one_palette_color_each():
-    from ot_gan.data import PALETTE
-
+    palette = torch.tensor(PALETTE)
     gray, color = load_source("digits:3"), load_source("colordigits:3", seed=5)
     assert color.data.shape == (len(gray), 3, 8, 8) and color.name == "colordigits:3"
     ink = (gray.data + 1) / 2
     rgb = (color.data + 1) / 2
-    picks = [int((rgb[i] - ink[i] * PALETTE[:, :, None, None]).abs().amax(dim=(1, 2, 3)).argmin())
+    picks = [int((rgb[i] - ink[i] * palette[:, :, None, None]).abs().amax(dim=(1, 2, 3)).argmin())
              for i in range(len(gray))]
     for i, k in enumerate(picks):
-        torch.testing.assert_close(rgb[i], ink[i] * PALETTE[k][:, None, None])
+        torch.testing.assert_close(rgb[i], ink[i] * palette[k][:, None, None])
     assert len(set(picks)) == 4  # every color is used
+
+
+@pytest.mark.filterwarnings("ignore:.*were upscaled")
+def test_every_source_comes_out_as_a_tensor_at_the_size_asked_for(mixed_folder, tmp_path):
+    """One size contract: digits, photos, folders and (non-square) arrays all come out 12 x 12,
+    resized on the short side and center-cropped; without a size, digits and arrays keep theirs."""
+    wide = np.random.default_rng(0).integers(0, 256, (3, 1, 10, 20), dtype=np.uint8)
+    np.save(tmp_path / "wide.npy", wide)
+    np.save(tmp_path / "float.npy", np.zeros((3, 3, 6, 6), np.float32))  # memory-mapped
+    specs = ["digits:1", "colordigits", "photos", str(mixed_folder), str(tmp_path / "wide.npy"),
+             str(tmp_path / "float.npy")]
+    for spec in specs:
+        s = load_source(spec, size=12)
+        assert isinstance(s.data, torch.Tensor) and s.data.shape[-2:] == (12, 12), spec
+    middle = torch.as_tensor(wide[:, :, :, 5:15] / 127.5 - 1, dtype=torch.float32)  # the center crop
+    torch.testing.assert_close(load_source(str(tmp_path / "wide.npy"), size=10).data, middle)
+    assert load_source("digits").data.shape[-2:] == (8, 8)
+    assert load_source(str(tmp_path / "wide.npy")).data.shape[-2:] == (10, 20)
+    assert isinstance(load_source(str(tmp_path / "float.npy")).data, torch.Tensor)
+
+
+def test_a_folder_named_like_a_built_in_is_read_as_dot_slash_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for i in range(2):
+        save(tmp_path / "digits" / f"{i}.png", np.full((8, 8), 255 * i, np.uint8))
+    with pytest.warns(UserWarning, match=r"^digits: the built-in source is read, not the file or folder digits "
+                                         r"\(write \./digits for that\)$"):
+        assert len(load_source("digits")) == 1797
+    assert len(load_source("./digits", size=8)) == 2 and len(load_source(str(tmp_path / "digits"), size=8)) == 2
+
+
+def test_an_unknown_source_names_every_built_in():
+    with pytest.raises(InputError) as err:
+        load_source("digit:3")
+    assert str(err.value).endswith(f"({', '.join(s.syntax for s in SOURCES.values())})")

@@ -11,11 +11,11 @@ import scipy.stats
 import torch
 
 from ot_gan import CriticEstimator, wasserstein1
-from ot_gan.data import toy_2d
 from ot_gan.errors import InputError
 from ot_gan.funnels import funnel_pair
 from ot_gan.critic_training import Plateau
 from ot_gan.lipschitz import GradientPenalty, MaxAL
+from ot_gan.sources import toy_2d
 from ot_gan.wasserstein import (_check_pair, ctransform_w1, exact_w1, mean_difference_interval, method_options,
                                 sliced_wasserstein)
 

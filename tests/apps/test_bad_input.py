@@ -153,13 +153,13 @@ def test_a_labeled_npz_trains_synthesize(tmp_path: Path) -> None:
 def test_integer_images_are_scaled_and_other_ranges_warned(tmp_path: Path) -> None:
     pixels = np.random.default_rng(0).integers(0, 256, (5, 3, 4, 4), dtype=np.uint8)
     np.save(tmp_path / "u8.npy", pixels)
-    data = torch.as_tensor(load_source(str(tmp_path / "u8.npy")).data)
+    data = load_source(str(tmp_path / "u8.npy")).data
     assert torch.allclose(data, torch.as_tensor(pixels / 127.5 - 1, dtype=torch.float32), atol=1e-6)
     np.save(tmp_path / "i32.npy", pixels.astype(np.int32))
     with pytest.warns(UserWarning, match=r"image values span \[0, 255\], not \[-1, 1\]"):
         load_source(str(tmp_path / "i32.npy"))
     np.save(tmp_path / "vectors.npy", pixels.reshape(5, -1).astype(np.int64))  # integer vectors: kept as they are
-    assert float(torch.as_tensor(load_source(str(tmp_path / "vectors.npy")).data).max()) == float(pixels.max())
+    assert float(load_source(str(tmp_path / "vectors.npy")).data.max()) == float(pixels.max())
 
 
 def test_warnings_are_one_line_each(tmp_path: Path) -> None:
@@ -180,5 +180,6 @@ def test_a_float32_npy_becomes_a_tensor_without_a_warning(tmp_path: Path) -> Non
     np.save(tmp_path / "x.npy", np.ones((4, 2), dtype=np.float32))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert torch.as_tensor(load_source(str(tmp_path / "x.npy")).data).sum() == 8
+        data = load_source(str(tmp_path / "x.npy")).data
+        assert isinstance(data, torch.Tensor) and data.sum() == 8
     assert np.load(tmp_path / "x.npy").sum() == 8  # nothing written back

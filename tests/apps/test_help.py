@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from ot_gan.apps.cli import COMMANDS, cli
+from ot_gan.sources import SOURCES
 
 
 def commands(cmd: click.Command = cli, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -79,3 +80,13 @@ def test_the_listed_summaries_are_the_commands_own(name: str) -> None:
                                           (("wdist",), "configs/wdist-images-cpu.yaml")])
 def test_the_help_names_the_cpu_presets(path: tuple[str, ...], preset: str) -> None:
     assert preset in help_text(*path) and (Path(__file__).parents[2] / preset).is_file()
+
+
+def test_the_help_and_the_readme_list_the_registered_sources() -> None:
+    """`ot-gan --help` and the README's table are the registry, row for row."""
+    rows = [(s.syntax, s.help) for s in SOURCES.values()]
+    listed = [line.split(None, 1) for line in help_text().splitlines() if line.startswith("    ")]
+    assert [tuple(row) for row in listed] == rows
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = readme.split("| built-in source | what it is |\n| --- | --- |\n")[1].split("\n\n")[0]
+    assert [tuple(cell.strip(" `") for cell in line.strip("|").split("|")) for line in table.splitlines()] == rows
