@@ -120,7 +120,11 @@ class SpectralNorm(Regularizer):
 class _Bjorck(nn.Module):
     """``iters`` steps of Bjorck and Bowie's iteration W <- 1.5 W - 0.5 W W^T W from W / ||W||_F
     toward the nearest matrix with orthonormal rows (or columns, if it is tall): every singular
-    value starts at most 1 and stays so (the map s -> 1.5 s - 0.5 s^3 keeps [0, 1]), rising to 1."""
+    value starts at most 1 and stays so (the map s -> 1.5 s - 0.5 s^3 keeps [0, 1]), rising to 1.
+
+    A wide W (r rows, c >= 2r columns: an image critic's first layer) is iterated as W_k = P_k W
+    with P_{k+1} = 1.5 P_k - 0.5 P_k G P_k^T P_k and G = W W^T, the same matrices in exact
+    arithmetic, at r x r cost per step instead of r x r x c (7x less for 128 x 3,072)."""
 
     def __init__(self, iters: int) -> None:
         super().__init__()
@@ -130,8 +134,14 @@ class _Bjorck(nn.Module):
         tall = weight.shape[0] > weight.shape[1]
         w = weight.T if tall else weight
         w = w / w.norm()
-        for _ in range(self.iters):
-            w = 1.5 * w - 0.5 * (w @ w.T) @ w  # the small Gram matrix: rows <= columns here
+        if w.shape[1] >= 2 * w.shape[0]:
+            gram, p = w @ w.T, torch.eye(len(w), dtype=w.dtype, device=w.device)
+            for _ in range(self.iters):
+                p = 1.5 * p - 0.5 * p @ gram @ p.T @ p
+            w = p @ w
+        else:
+            for _ in range(self.iters):
+                w = 1.5 * w - 0.5 * (w @ w.T) @ w  # the small Gram matrix: rows <= columns here
         return w.T if tall else w
 
 
