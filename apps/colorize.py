@@ -24,12 +24,12 @@ from torchvision.transforms.v2.functional import center_crop
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import resolve_device, staged_outputs, train_command, used_run_options
+from ot_gan.apps.common import staged_outputs, train_command, used_run_options
 from ot_gan.color import gray_to_y, rgb_to_yuv, yuv_to_rgb
 from ot_gan.data import image_files, is_gray, load_source, read_image, read_images, resize_crop
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
-from ot_gan.engine.trainer import option
+from ot_gan.options import option, pick_device, redefault
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import ConvCritic
@@ -49,8 +49,8 @@ class ColorizeConfig(TrainConfig):
     images: str = option("photos", "Color images: a folder (any size; gray ones are skipped) or photos.")
     size: int = option(64, "Training crop side in pixels (random crops of images resized to twice this).",
                        min=8)
-    steps: int = option(20_000, "Generator steps to train for (raise it to extend a finished run).")
-    sample_every: int = option(500, "Steps between sample grids (0 = only at the end).")
+    steps: int = redefault(TrainConfig, "steps", 20_000)
+    sample_every: int = redefault(TrainConfig, "sample_every", 500)
     objective: str = option("log_sigmoid", "GAN objective.", choices=tuple(OBJECTIVES))
     regularizer: str = option("maxgp", "The critic's Lipschitz regularizer.", choices=("none",) + METHODS)
     rho: float = option(0.1, "Weight of the gradient penalties (gp, lp, maxgp, maxal); 0.1 as in the LGAN paper.")
@@ -290,7 +290,7 @@ command.add_command(train_command(ColorizeConfig, train_colorizer, "Train a colo
 def apply_command(run: Path, inputs: Path, output: Path, samples: int, sheet: bool, quiet: bool, skip_bad: bool,
                   seed: int, device: str, threads: int) -> None:
     """Colorize a folder of images, --samples different ways each."""
-    n = apply_folder(run, inputs, output, samples, seed, sheet, resolve_device(device, threads), not quiet,
+    n = apply_folder(run, inputs, output, samples, seed, sheet, pick_device(device, threads), not quiet,
                      skip_bad)
     click.echo(f"colorized {n} images {samples} ways into {output}")
 
@@ -307,6 +307,6 @@ def apply_command(run: Path, inputs: Path, output: Path, samples: int, sheet: bo
 def eval_command(run: Path, images: str, samples: int, n: int, w1_steps: int, as_json: bool, quiet: bool,
                  skip_bad: bool, seed: int, device: str, threads: int) -> None:
     """Diversity, colorfulness and realism of a trained run."""
-    result = evaluate(run, images, samples, n, w1_steps, seed, resolve_device(device, threads), progress=not quiet,
+    result = evaluate(run, images, samples, n, w1_steps, seed, pick_device(device, threads), progress=not quiet,
                       skip_bad=skip_bad)
     click.echo(json.dumps(result) if as_json else format_eval(result))

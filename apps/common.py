@@ -1,13 +1,14 @@
-"""What every ot-gan command shares: bad-input errors, --config, --device, --seed."""
+"""What every ot-gan command shares: bad-input errors, --config, options from config dataclasses."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -16,14 +17,12 @@ import click
 import yaml
 
 from ot_gan.errors import InputError, UnreadableImages, cli_setting
+from ot_gan.options import Runtime
 
-if TYPE_CHECKING:  # torch and the engine load with the command that needs them, not for --help
-    import torch
-
+if TYPE_CHECKING:  # the engine loads with the command that needs it, not for --help
     from ot_gan.engine import TrainResult
 
 F = TypeVar("F", bound=Callable[..., Any])
-POSITIVE = {"steps", "batch_size", "n_critic", "log_every", "checkpoint_every", "threads"}
 
 
 class BadInput(click.ClickException):
@@ -154,64 +153,50 @@ def check_config_value(path: str, option: click.Option, setting: Any, ctx: click
 
 config_option = click.option("--config", type=click.Path(dir_okay=False), callback=load_config, is_eager=True,
                              expose_value=False, help="YAML file of option values; command-line flags override it.")
-device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-                             help="Where to run: auto picks cuda when a GPU is present.")
 skip_bad_option = click.option("--skip-bad", is_flag=True, help="Leave out image files that cannot be read "
                                "(a warning counts them) instead of stopping.")
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 
 
-threads_option = click.option("--threads", type=click.IntRange(1), default=1, show_default=True,
-                              help="CPU threads for torch (more than one can be far slower on a busy machine).")
-
-
-def resolve_device(name: str, threads: int = 1) -> torch.device:
-    """The torch device for --device, with torch's CPU thread count set to ``threads``."""
-    import torch
-
-    torch.set_num_threads(threads)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise BadInput("--device cuda: no CUDA device is available (use --device cpu)")
-    return torch.device(name)
-
-
-def option_type(field: dataclasses.Field, default: Any) -> Any:
+def option_type(field: dataclasses.Field) -> Any:
     """The click type of a config field: its choices, or a range from its ``min``/``max`` metadata
-    (integers default to at least 1 for counts in POSITIVE and at least 0 otherwise, floats to at
-    least 0; ``min_open``/``max_open`` exclude the bound)."""
+    (at least 0 by default; ``min_open``/``max_open`` exclude the bound)."""
     meta = field.metadata
     if "choices" in meta:
         return click.Choice(meta["choices"])
+    default = field.default[0] if isinstance(field.default, tuple) else field.default
     kind = meta.get("type", type(default))
     if kind is int:
-        return click.IntRange(meta.get("min", 1 if field.name in POSITIVE else 0), meta.get("max"))
+        return click.IntRange(meta.get("min", 0), meta.get("max"))
     if kind is float:
         return click.FloatRange(meta.get("min", 0), meta.get("max"), min_open=meta.get("min_open", False),
                                 max_open=meta.get("max_open", False))
     return kind
 
 
-def config_options(cls: type) -> Callable[[F], F]:
+def config_options(cls: type, only: Collection[str] | None = None) -> Callable[[F], F]:
     """One click option per field of the config dataclass ``cls`` that has help metadata (see
-    ``ot_gan.engine.trainer.option``), with the field's default; booleans get --x/--no-x."""
-    defaults = cls()
+    ``ot_gan.options.option``; ``only``: of these fields), in the order of its ``__init__``, with
+    the field's default; booleans get --x/--no-x."""
+    fields = {field.name: field for field in dataclasses.fields(cls)
+              if "help" in field.metadata and (only is None or field.name in only)}
+    order = [name for name in inspect.signature(cls).parameters if name in fields]
 
     def decorate(f: F) -> F:
-        for field in reversed(dataclasses.fields(cls)):
-            if "help" not in field.metadata:
-                continue
-            default = getattr(defaults, field.name)
-            flag = "--" + field.name.replace("_", "-")
+        for field in (fields[name] for name in reversed(order)):
+            default, flag = field.default, "--" + field.name.replace("_", "-")
             extra: dict[str, Any] = {"nargs": len(default)} if isinstance(default, tuple) else {}
-            kind = option_type(field, default[0] if isinstance(default, tuple) else default)
+            if "metavar" in field.metadata:
+                extra["metavar"] = field.metadata["metavar"]
             decls = [f"{flag}/--no-{flag[2:]}"] if isinstance(default, bool) else [flag]
-            f = click.option(*decls, field.name, type=None if isinstance(default, bool) else kind, default=default,
-                             show_default=default is not None, help=field.metadata["help"], **extra)(f)
+            f = click.option(*decls, field.name, type=None if isinstance(default, bool) else option_type(field),
+                             default=default, show_default=default is not None, help=field.metadata["help"],
+                             **extra)(f)
         return f
 
     return decorate
+
+
+runtime_options = config_options(Runtime)  # --seed, --device, --threads
 
 
 def build_config(cls: type, options: dict[str, Any]) -> Any:
@@ -283,6 +268,5 @@ def staged_outputs(folder: Path, names: list[str]) -> Iterator[list[Path]]:
 
 def used_run_options(f: F) -> F:
     """--quiet, --skip-bad, --seed, --device and --threads of the commands that use a trained run."""
-    f = threads_option(device_option(seed_option(f)))
-    f = skip_bad_option(f)
+    f = skip_bad_option(runtime_options(f))
     return click.option("--quiet", is_flag=True, help="No progress bars.")(f)

@@ -30,14 +30,14 @@ from torchvision.transforms.v2.functional import to_pil_image
 from torchvision.utils import make_grid, save_image
 from tqdm.auto import trange
 
-from ot_gan.apps.common import (device_option, resolve_device, seed_option, skip_bad_option, staged_outputs,
-                                threads_option, train_command, used_run_options)
+from ot_gan.apps.common import (config_options, runtime_options, skip_bad_option, staged_outputs, train_command,
+                                used_run_options)
 from ot_gan.data import Samples, image_files, is_number, load_source, read_images, resize_crop
 from ot_gan.diversity import mean_pairwise_distance, precision_recall
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
 from ot_gan.engine.techniques import IN_THE_TASK
-from ot_gan.engine.trainer import option
+from ot_gan.options import Runtime, option, pick_device, redefault
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, Regularizer, regularizer_by_name
 from ot_gan.models import ConvCritic, DCGANGenerator, PairCritic, SmallClassifier
@@ -54,9 +54,9 @@ Z_DISTANCE = 2 / math.sqrt(math.pi)  # E|z1 - z2| for independent standard norma
 class SynthConfig(TrainConfig):
     """Everything a synthesize training depends on (the engine's settings plus the model's)."""
 
-    steps: int = option(3000, "Generator steps to train for (raise it to extend a finished run).")
-    sample_every: int = option(250, "Steps between sample grids (0 = only at the end).")
-    checkpoint_every: int = option(250, "Steps between saves of checkpoints/latest.pt.")
+    steps: int = redefault(TrainConfig, "steps", 3000)
+    sample_every: int = redefault(TrainConfig, "sample_every", 250)
+    checkpoint_every: int = redefault(TrainConfig, "checkpoint_every", 250)
     images: str = option("digits", "Training images: a folder with one subfolder per class, or digits.")
     mode: str = option("amgan", "amgan: K+1-way discriminator; lgan: unconditional Lipschitz GAN; bigan: "
                                 "unconditional, with an encoder E learnt next to G (encode, reconstruct).",
@@ -537,13 +537,11 @@ command.add_command(train_command(SynthConfig, train_synthesizer, "Train a gener
 @click.option("--class", "cls", help="Class name or index (conditional runs); default: all classes in turn.")
 @click.option("--grid", is_flag=True, help="Also save all samples as one grid.png (one class per column, "
               "named, unless --class).")
-@seed_option
-@device_option
-@threads_option
+@runtime_options
 def sample_command(run: Path, n: int, output: Path, cls: str | None, grid: bool, seed: int, device: str,
                    threads: int) -> None:
     """Sample images from a trained run."""
-    generator, arch = load_generator(run, resolve_device(device, threads))
+    generator, arch = load_generator(run, pick_device(device, threads))
     labels = sample_labels(arch, n, None if cls is None else class_index(arch, cls))
     names = [f"sample_{i:04d}.png" for i in range(n)] + (["grid.png"] if grid else [])
     with staged_outputs(output, names) as paths:
@@ -570,14 +568,14 @@ def eval_command(run: Path, images: str, n: int, classifier_steps: int, w1_steps
                  quiet: bool, skip_bad: bool, seed: int, device: str, threads: int) -> None:
     """Score a trained run: AM Score, W1 to the real images, and per class the hit rate, precision,
     recall and spread beside the real images'."""
-    result = evaluate(run, images, n, classifier_steps, w1_steps, seed, resolve_device(device, threads),
+    result = evaluate(run, images, n, classifier_steps, w1_steps, seed, pick_device(device, threads),
                       progress=not quiet, skip_bad=skip_bad)
     click.echo(json.dumps(result) if as_json else format_eval(result))
 
 
 def apply_options(f: Any) -> Any:
     """RUN, --input, --skip-bad, --device and --threads of encode and reconstruct."""
-    f = skip_bad_option(device_option(threads_option(f)))
+    f = skip_bad_option(config_options(Runtime, only=("device", "threads"))(f))
     f = click.option("--input", "inputs", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
                      help="Folder of images (searched recursively).")(f)
     return click.argument("run", type=click.Path(exists=True, path_type=Path))(f)
@@ -589,7 +587,7 @@ def apply_options(f: Any) -> Any:
               help="The .npz file to write: z (one row per image) and files (their names); never overwritten.")
 def encode_command(run: Path, inputs: Path, output: Path, skip_bad: bool, device: str, threads: int) -> None:
     """Encode images with a BiGAN run's encoder E."""
-    n = encode_folder(run, inputs, output, resolve_device(device, threads), skip_bad)
+    n = encode_folder(run, inputs, output, pick_device(device, threads), skip_bad)
     click.echo(f"encoded {n} images into {output}")
 
 
@@ -599,5 +597,5 @@ def encode_command(run: Path, inputs: Path, output: Path, skip_bad: bool, device
               help="Folder for G(E(x)), one image per input with its name (never overwritten).")
 def reconstruct_command(run: Path, inputs: Path, output: Path, skip_bad: bool, device: str, threads: int) -> None:
     """Rebuild images as G(E(x)) with a BiGAN run."""
-    n = reconstruct_folder(run, inputs, output, resolve_device(device, threads), skip_bad)
+    n = reconstruct_folder(run, inputs, output, pick_device(device, threads), skip_bad)
     click.echo(f"reconstructed {n} images into {output}")

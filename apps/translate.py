@@ -24,12 +24,12 @@ from torch import Tensor, nn
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import resolve_device, staged_outputs, train_command, used_run_options
+from ot_gan.apps.common import staged_outputs, train_command, used_run_options
 from ot_gan.color import gray_to_y
 from ot_gan.data import image_files, load_source, read_image, read_images, resize_crop
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
                            load_checkpoint, train)
-from ot_gan.engine.trainer import DECAY_HELP, option
+from ot_gan.options import option, pick_device, redefault
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import PatchDiscriminator, ResnetGenerator
@@ -49,11 +49,11 @@ class TranslateConfig(TrainConfig):
                                  "with trainA/ and trainB/ sets both domains.", type=str)
     b: str | None = option(None, "Domain B (not needed with a trainA/trainB folder).", type=str)
     size: int = option(128, "Training crop side in pixels (a multiple of 4).", min=4)
-    steps: int = option(100_000, "Generator steps to train for (raise it to extend a finished run).")
-    batch_size: int = option(1, "Global batch size (1 as in the reference CycleGAN).")
-    decay_steps: int = option(50_000, DECAY_HELP)
-    sample_every: int = option(1000, "Steps between sample grids (0 = only at the end).")
-    checkpoint_every: int = option(1000, "Steps between saves of checkpoints/latest.pt.")
+    steps: int = redefault(TrainConfig, "steps", 100_000)
+    batch_size: int = option(1, "Global batch size (1 as in the reference CycleGAN).", min=1)
+    decay_steps: int = redefault(TrainConfig, "decay_steps", 50_000)
+    sample_every: int = redefault(TrainConfig, "sample_every", 1000)
+    checkpoint_every: int = redefault(TrainConfig, "checkpoint_every", 1000)
     guidance: str = option("reference", "reference: OT-CycleGAN targets; cost: the cost in the loss; none: "
                                         "plain CycleGAN.", choices=("reference", "cost", "none"))
     cost: str = option("l2", f"Task cost: {', '.join(COSTS)} or module:function.")
@@ -405,7 +405,7 @@ command.add_command(train_command(TranslateConfig, train_translator, "Train the 
 def apply_command(run: Path, inputs: Path, output: Path, direction: str, keep_size: bool, quiet: bool,
                   skip_bad: bool, seed: int, device: str, threads: int) -> None:
     """Translate a folder of images with a trained run (one direction needs one folder)."""
-    n = apply_folder(run, inputs, output, direction, keep_size, seed, resolve_device(device, threads), not quiet,
+    n = apply_folder(run, inputs, output, direction, keep_size, seed, pick_device(device, threads), not quiet,
                      skip_bad)
     click.echo(f"translated {n} images {direction} into {output}")
 
@@ -421,6 +421,6 @@ def apply_command(run: Path, inputs: Path, output: Path, direction: str, keep_si
 def eval_command(run: Path, a: str, b: str, w1_steps: int, as_json: bool, quiet: bool, skip_bad: bool, seed: int,
                  device: str, threads: int) -> None:
     """Mismatching degree and realism of a trained run, in both directions."""
-    result = evaluate(run, a, b, w1_steps, seed, resolve_device(device, threads), progress=not quiet,
+    result = evaluate(run, a, b, w1_steps, seed, pick_device(device, threads), progress=not quiet,
                       skip_bad=skip_bad)
     click.echo(json.dumps(result) if as_json else format_eval(result))
