@@ -12,7 +12,6 @@ with MaxGP); the paper's WGAN is ``--objective wgan --regularizer clip --optimiz
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,11 @@ from torchvision.transforms.v2.functional import center_crop
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import staged_outputs, train_command, used_run_options
+from ot_gan.apps.common import eval_options, train_command, used_run_options
 from ot_gan.color import gray_to_y, rgb_to_yuv, yuv_to_rgb
 from ot_gan.data import image_files, is_gray, load_source, read_image, read_images, resize_crop
-from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
-                           load_checkpoint, train)
+from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, apply_to_folder, input_files, load_generator,
+                           train)
 from ot_gan.options import option, pick_device, redefault
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
@@ -167,13 +166,6 @@ def train_colorizer(cfg: ColorizeConfig, out: Path, overwrite: bool = False, res
 
 
 # ---- apply and eval ------------------------------------------------------------------------------------
-def load_colorizer(run: Path, device: torch.device) -> tuple[ColorizationGenerator, dict[str, Any]]:
-    payload = load_checkpoint(find_checkpoint(run), APP)
-    generator = build_generator(payload["architecture"])
-    generator.load_state_dict(generator_weights(payload))
-    return generator.to(device).eval(), payload["architecture"]
-
-
 @torch.no_grad()
 def colorings(generator: ColorizationGenerator, y: Tensor, k: int, seed: int) -> Tensor:
     """``k`` chroma samples (k, 2, H, W) for one luminance plane y (1, 1, H, W)."""
@@ -187,31 +179,22 @@ def apply_folder(run: Path, inputs: Path, output: Path, samples: int = 4, seed: 
     """``samples`` colorings of every image under ``inputs`` (color ones are made gray first), at
     native size, as ``<name>_<k>.png`` (and ``<name>_sheet.png``) in ``output`` (all of them or,
     on failure, none); ``skip_bad`` leaves out files that cannot be read."""
-    if not inputs.is_dir():
-        raise InputError(f"{inputs}: not a folder of images")
-    files = image_files(inputs)
-    if not files:
-        raise InputError(f"{inputs}: no images found")
-    generator, _ = load_colorizer(run, device)
-    files, _ = read_images(inputs, files, 3, skip_bad, keep=False)
-    stems = [str(p.relative_to(inputs).with_suffix("")) for p in files]
-    names = [f"{s}_{k}.png" for s in stems for k in range(samples)]
-    names += [f"{s}_sheet.png" for s in stems] if sheet else []
-    with staged_outputs(output, names) as staged:
-        paths = iter(staged)
-        outputs = []
-        for src in tqdm(files, desc="colorize", disable=not progress):
+    files = input_files(inputs)
+    generator, _ = load_generator(run, APP, build_generator, device)
+
+    def outputs(name: str) -> list[str]:
+        stem = str(Path(name).with_suffix(""))
+        return [f"{stem}_{k}.png" for k in range(samples)] + ([f"{stem}_sheet.png"] if sheet else [])
+
+    with apply_to_folder(inputs, files, output, 3, skip_bad, outputs) as pairs:
+        for src, paths in tqdm(pairs, desc="colorize", disable=not progress):
             y = gray_to_y(read_image(src, 3)[None] * 2 - 1)
             rgb = yuv_to_rgb(y.expand(samples, -1, -1, -1), colorings(generator, y, samples, seed))
-            outputs.append((y, rgb))
-            for image in rgb:
-                dst = next(paths)
-                dst.parent.mkdir(parents=True, exist_ok=True)
+            for image, dst in zip(rgb, paths):
                 save_image(image, dst)
-        if sheet:
-            for (y, rgb), dst in zip(outputs, paths):
-                save_image(torch.cat([((y + 1) / 2).expand(1, 3, -1, -1), rgb]), dst, nrow=samples + 1)
-    return len(files)
+            if sheet:
+                save_image(torch.cat([((y + 1) / 2).expand(1, 3, -1, -1), rgb]), paths[-1], nrow=samples + 1)
+    return len(pairs)
 
 
 def colorfulness(rgb: Tensor) -> Tensor:
@@ -237,7 +220,7 @@ def evaluate(run: Path, images: str, samples: int = 4, n: int = 200, w1_steps: i
              device: torch.device = torch.device("cpu"), progress: bool = False,
              skip_bad: bool = False) -> dict[str, Any]:
     """Diversity, colorfulness and realism of a run's colorings of ``n`` real images."""
-    generator, arch = load_colorizer(run, device)
+    generator, arch = load_generator(run, APP, build_generator, device)
     real, _ = load_color_images(images, arch["size"], seed, skip_bad)
     real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:n]]
     uvs = torch.stack([colorings(generator, y[None], samples, seed + i) for i, y in enumerate(real[:, :1])])
@@ -296,17 +279,10 @@ def apply_command(run: Path, inputs: Path, output: Path, samples: int, sheet: bo
 
 
 @command.command("eval")
-@click.argument("run", type=click.Path(exists=True, path_type=Path))
 @click.option("--images", required=True, help="Real color images (a folder, or photos).")
 @click.option("--samples", type=click.IntRange(2), default=4, show_default=True, help="Colorings per image.")
 @click.option("--n", "n", type=click.IntRange(1), default=200, show_default=True, help="Images to colorize.")
-@click.option("--w1-steps", type=click.IntRange(1), default=1000, show_default=True,
-              help="Critic steps of the W1 estimate.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@used_run_options
-def eval_command(run: Path, images: str, samples: int, n: int, w1_steps: int, as_json: bool, quiet: bool,
-                 skip_bad: bool, seed: int, device: str, threads: int) -> None:
+@eval_options(format_eval, w1_steps=1000)
+def eval_command(**options: Any) -> dict[str, Any]:
     """Diversity, colorfulness and realism of a trained run."""
-    result = evaluate(run, images, samples, n, w1_steps, seed, pick_device(device, threads), progress=not quiet,
-                      skip_bad=skip_bad)
-    click.echo(json.dumps(result) if as_json else format_eval(result))
+    return evaluate(**options)

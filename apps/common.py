@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import inspect
-import shutil
+import json
 import sys
-import tempfile
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,7 +16,7 @@ import click
 import yaml
 
 from ot_gan.errors import InputError, UnreadableImages, cli_setting
-from ot_gan.options import Runtime
+from ot_gan.options import Runtime, pick_device
 
 if TYPE_CHECKING:  # the engine loads with the command that needs it, not for --help
     from ot_gan.engine import TrainResult
@@ -240,33 +239,28 @@ def train_command(config_cls: type, train: Callable[..., TrainResult], help: str
     return command
 
 
-@contextmanager
-def staged_outputs(folder: Path, names: list[str]) -> Iterator[list[Path]]:
-    """Paths for ``names`` (relative to ``folder``) in a temporary folder next to ``folder``, moved
-    into ``folder`` when the block completes and removed when it fails, so that a failure leaves
-    nothing half-written and a rerun works. Existing files are never overwritten."""
-    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
-    if not existing.is_dir():
-        raise InputError(f"{existing}: exists and is not a folder; choose another --output")
-    taken = [name for name in names if (folder / name).exists()]
-    if taken:
-        more = f" and {len(taken) - 3} more" if len(taken) > 3 else ""
-        raise InputError(f"{folder}: would overwrite {', '.join(taken[:3])}{more}; choose another --output")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
-    try:
-        yield [staging / name for name in names]
-        if not folder.exists():
-            staging.rename(folder)
-        else:  # an existing folder keeps its other files
-            for name in names:
-                (folder / name).parent.mkdir(parents=True, exist_ok=True)
-                (staging / name).rename(folder / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def used_run_options(f: F) -> F:
     """--quiet, --skip-bad, --seed, --device and --threads of the commands that use a trained run."""
     f = skip_bad_option(runtime_options(f))
     return click.option("--quiet", is_flag=True, help="No progress bars.")(f)
+
+
+def eval_options(format: Callable[[dict[str, Any]], str], w1_steps: int) -> Callable[[Callable[..., dict[str, Any]]],
+                                                                                     Callable[..., None]]:
+    """An app's eval command: RUN, --w1-steps (by default ``w1_steps``), --json and
+    ``used_run_options``. The decorated function takes ``run``, ``w1_steps``, ``seed``,
+    ``skip_bad``, ``device`` (a torch device), ``progress`` and the command's own options, and
+    returns the result, printed as one JSON object with --json and by ``format`` otherwise."""
+    def decorate(evaluate: Callable[..., dict[str, Any]]) -> Callable[..., None]:
+        @functools.wraps(evaluate)
+        def command(as_json: bool, quiet: bool, device: str, threads: int, **options: Any) -> None:
+            result = evaluate(device=pick_device(device, threads), progress=not quiet, **options)
+            click.echo(json.dumps(result) if as_json else format(result))
+
+        f = used_run_options(command)
+        f = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(f)
+        f = click.option("--w1-steps", type=click.IntRange(1), default=w1_steps, show_default=True,
+                         help="Critic steps of each W1 estimate.")(f)
+        return click.argument("run", type=click.Path(exists=True, path_type=Path))(f)
+
+    return decorate

@@ -13,7 +13,6 @@ and ``reconstruct`` use it.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +29,11 @@ from torchvision.transforms.v2.functional import to_pil_image
 from torchvision.utils import make_grid, save_image
 from tqdm.auto import trange
 
-from ot_gan.apps.common import (config_options, runtime_options, skip_bad_option, staged_outputs, train_command,
-                                used_run_options)
-from ot_gan.data import Samples, image_files, is_number, load_source, read_images, resize_crop
+from ot_gan.apps.common import config_options, eval_options, runtime_options, skip_bad_option, train_command
+from ot_gan.data import Samples, is_number, load_source, read_image, read_images, resize_crop
 from ot_gan.diversity import mean_pairwise_distance, precision_recall
-from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
-                           load_checkpoint, train)
+from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, apply_to_folder, check_fits, input_files,
+                           load_generator, staged_outputs, train)
 from ot_gan.engine.techniques import IN_THE_TASK
 from ot_gan.options import Runtime, option, pick_device, redefault
 from ot_gan.errors import InputError
@@ -275,42 +273,29 @@ def class_grid(images: Tensor, classes: list[str] | None = None, cell: int = 48)
     return labeled
 
 
-def load_generator(run: Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
-    """A trained run's generator (EMA weights if kept; with its encoder in BiGAN mode) and its
-    architecture."""
-    payload = load_checkpoint(find_checkpoint(run), APP)
-    generator = build_generator(payload["architecture"])
-    generator.load_state_dict(generator_weights(payload))
-    return generator.to(device).eval(), payload["architecture"]
-
-
 def load_bigan(run: Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
     """A BiGAN run's generator with its encoder; other runs are refused."""
-    generator, arch = load_generator(run, device)
+    generator, arch = load_generator(run, APP, build_generator, device)
     if arch["mode"] != "bigan":
         raise InputError(f"{run}: a run of mode {arch['mode']} has no encoder; train one with {{mode}}", mode="bigan")
     return generator, arch
 
 
-def read_inputs(inputs: Path, arch: dict[str, Any], skip_bad: bool = False) -> tuple[list[Path], Tensor]:
-    """The image files under ``inputs`` and the images, resized and cropped to the run's size, in [-1, 1]."""
-    if not inputs.is_dir():
-        raise InputError(f"{inputs}: not a folder of images")
-    files = image_files(inputs)
-    if not files:
-        raise InputError(f"{inputs}: no images found")
-    files, images = read_images(inputs, files, arch["channels"], skip_bad)
-    return files, (torch.stack([resize_crop(image, arch["size"]) for image in images]) * 2 - 1).clamp(-1, 1)
+def run_inputs(images: list[Tensor], size: int) -> Tensor:
+    """Images in [0, 1] resized and cropped to a run's ``size``, in [-1, 1]."""
+    return (torch.stack([resize_crop(image, size) for image in images]) * 2 - 1).clamp(-1, 1)
 
 
 def encode_folder(run: Path, inputs: Path, output: Path, device: torch.device = torch.device("cpu"),
                   skip_bad: bool = False) -> int:
     """E(x) of every image under ``inputs`` into the .npz file ``output``: ``z`` (n, noise_dim) and
     ``files`` (the names relative to ``inputs``, in the rows' order). Never overwrites."""
+    files = input_files(inputs)
     bigan, arch = load_bigan(run, device)
-    files, images = read_inputs(inputs, arch, skip_bad)
+    files, images = read_images(inputs, files, arch["channels"], skip_bad)
     with torch.no_grad():
-        z = torch.cat([bigan.encode(part.to(device)).float().cpu() for part in images.split(256)])
+        z = torch.cat([bigan.encode(part.to(device)).float().cpu()
+                       for part in run_inputs(images, arch["size"]).split(256)])
     with staged_outputs(output.parent, [output.name]) as (path,), open(path, "wb") as f:
         np.savez(f, z=z.numpy(), files=np.array([str(p.relative_to(inputs)) for p in files]))
     return len(files)
@@ -320,13 +305,13 @@ def reconstruct_folder(run: Path, inputs: Path, output: Path, device: torch.devi
                        skip_bad: bool = False) -> int:
     """G(E(x)) of every image under ``inputs`` into ``output`` with the same relative names (all of
     them or, on failure, none)."""
+    files = input_files(inputs)
     bigan, arch = load_bigan(run, device)
-    files, images = read_inputs(inputs, arch, skip_bad)
-    with staged_outputs(output, [str(p.relative_to(inputs)) for p in files]) as paths:
-        for image, path in zip(reconstruct(bigan, images), paths):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_image(image, path, normalize=True, value_range=(-1, 1))
-    return len(files)
+    with apply_to_folder(inputs, files, output, arch["channels"], skip_bad) as pairs:
+        rebuilt = reconstruct(bigan, run_inputs([read_image(src, arch["channels"]) for src, _ in pairs], arch["size"]))
+        for image, (_, (dst,)) in zip(rebuilt, pairs):
+            save_image(image, dst, normalize=True, value_range=(-1, 1))
+    return len(pairs)
 
 
 def class_index(arch: dict[str, Any], name: str) -> int:
@@ -400,13 +385,11 @@ def evaluate(run: Path, images: str, n: int = 1000, classifier_steps: int = 1000
              seed: int = 0, device: torch.device = torch.device("cpu"), progress: bool = False,
              skip_bad: bool = False) -> dict[str, Any]:
     """AM Score, per-class accuracy and W1 to the real images of a trained run."""
-    generator, arch = load_generator(run, device)
+    generator, arch = load_generator(run, APP, build_generator, device)
     real = load_images(images, arch["size"], seed, skip_bad)
     if real.labels is None:
         raise InputError(f"{images}: eval needs labeled images (a folder with one subfolder per class, or digits)")
-    if real.data.shape[1] != arch["channels"] or (arch["conditional"] and real.classes != arch["classes"]):
-        raise InputError(f"{images}: not the kind of images the run was trained on "
-                         f"({arch['channels']} channels, classes {', '.join(arch['classes'])})")
+    check_fits(images, real.data, arch["channels"], real.classes, arch["classes"] if arch["conditional"] else None)
     return {"run": str(run), "images": images,
             **score(generator, arch, real, n, classifier_steps, w1_steps, seed, device, progress)}
 
@@ -541,7 +524,7 @@ command.add_command(train_command(SynthConfig, train_synthesizer, "Train a gener
 def sample_command(run: Path, n: int, output: Path, cls: str | None, grid: bool, seed: int, device: str,
                    threads: int) -> None:
     """Sample images from a trained run."""
-    generator, arch = load_generator(run, pick_device(device, threads))
+    generator, arch = load_generator(run, APP, build_generator, pick_device(device, threads))
     labels = sample_labels(arch, n, None if cls is None else class_index(arch, cls))
     names = [f"sample_{i:04d}.png" for i in range(n)] + (["grid.png"] if grid else [])
     with staged_outputs(output, names) as paths:
@@ -555,22 +538,15 @@ def sample_command(run: Path, n: int, output: Path, cls: str | None, grid: bool,
 
 
 @command.command("eval")
-@click.argument("run", type=click.Path(exists=True, path_type=Path))
 @click.option("--images", required=True, help="The labeled real images (the training source).")
 @click.option("--n", "n", type=click.IntRange(10), default=1000, show_default=True, help="Samples to score.")
 @click.option("--classifier-steps", type=click.IntRange(1), default=1000, show_default=True,
               help="Training steps of the scoring classifier.")
-@click.option("--w1-steps", type=click.IntRange(1), default=2000, show_default=True,
-              help="Critic steps of the W1 estimate.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@used_run_options
-def eval_command(run: Path, images: str, n: int, classifier_steps: int, w1_steps: int, as_json: bool,
-                 quiet: bool, skip_bad: bool, seed: int, device: str, threads: int) -> None:
+@eval_options(format_eval, w1_steps=2000)
+def eval_command(**options: Any) -> dict[str, Any]:
     """Score a trained run: AM Score, W1 to the real images, and per class the hit rate, precision,
     recall and spread beside the real images'."""
-    result = evaluate(run, images, n, classifier_steps, w1_steps, seed, pick_device(device, threads),
-                      progress=not quiet, skip_bad=skip_bad)
-    click.echo(json.dumps(result) if as_json else format_eval(result))
+    return evaluate(**options)
 
 
 def apply_options(f: Any) -> Any:
