@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
+from cli_run import run
 from ot_gan.apps.cli import COMMANDS, cli
 
 
@@ -25,9 +25,9 @@ def commands(cmd: click.Command = cli, path: tuple[str, ...] = ()) -> Iterator[t
 
 
 def help_text(*path: str) -> str:
-    result = CliRunner().invoke(cli, [*path, "--help"], terminal_width=200)
-    assert result.exit_code == 0, result.output
-    return result.output
+    code, out, err = run(*path, "--help", width=200)
+    assert code == 0, err
+    return out
 
 
 @pytest.mark.parametrize("path", list(commands()), ids=lambda p: " ".join(p) or "ot-gan")
@@ -52,11 +52,11 @@ def test_ranges_are_the_real_ones(path: tuple[str, ...], shown: list[str]) -> No
 
 def test_the_config_key_of_json_is_json(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("json: true\nmethod: exact\n")
-    result = CliRunner().invoke(cli, ["wdist", "gaussians:20", "rings:20", "--config", str(tmp_path / "c.yaml")])
-    assert result.exit_code == 0 and json.loads(result.stdout)["method"] == "exact", result.output
+    code, out, err = run("wdist", "gaussians:20", "rings:20", "--config", tmp_path / "c.yaml")
+    assert code == 0 and json.loads(out)["method"] == "exact", err
     (tmp_path / "old.yaml").write_text("as_json: true\n")
-    result = CliRunner().invoke(cli, ["wdist", "gaussians:20", "rings:20", "--config", str(tmp_path / "old.yaml")])
-    assert result.exit_code == 2 and "unknown keys as_json" in result.stderr and ", json," in result.stderr
+    code, _, err = run("wdist", "gaussians:20", "rings:20", "--config", tmp_path / "old.yaml")
+    assert code == 2 and "unknown keys as_json" in err and ", json," in err
 
 
 def test_help_and_import_load_neither_torch_nor_the_commands() -> None:
