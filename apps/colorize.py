@@ -23,18 +23,18 @@ from torchvision.transforms.v2.functional import center_crop
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import eval_options, train_command, used_run_options
+from ot_gan.apps.common import Evaluation, UseRun, eval_options, run_argument, train_command, with_config
 from ot_gan.color import gray_to_y, rgb_to_yuv, yuv_to_rgb
 from ot_gan.data import image_files, is_gray, load_source, read_image, read_images, resize_crop
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, apply_to_folder, input_files, load_generator,
                            train)
-from ot_gan.options import option, pick_device, redefault
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import ConvCritic
 from ot_gan.diversity import mean_pairwise_distance
 from ot_gan.models.colorize import ColorizationGenerator
 from ot_gan.objectives import OBJECTIVES, get_objective, mode_seeking_loss, paired
+from ot_gan.options import option, redefault
 from ot_gan.wasserstein import wasserstein1
 
 APP = "colorize"
@@ -261,28 +261,39 @@ command.add_command(train_command(ColorizeConfig, train_colorizer, "Train a colo
                                   cpu_preset="configs/colorize-cpu.yaml"))
 
 
+@dataclass
+class ApplyConfig(UseRun):
+    """colorize apply's settings."""
+
+    input: Path | None = option(None, "Folder of gray or color images (color ones are made gray first), any size.",
+                                type=Path, required=True)
+    output: Path | None = option(None, "Folder for <name>_<k>.png (never overwritten).", type=Path, required=True)
+    samples: int = option(4, "Colorings per image.", min=1)
+    sheet: bool = option(False, "Also save <name>_sheet.png: the gray input and its colorings.")
+
+
+@dataclass
+class EvalConfig(Evaluation):
+    """colorize eval's settings."""
+
+    images: str | None = option(None, "Real color images (a folder, or photos).", type=str, required=True)
+    samples: int = option(4, "Colorings per image.", min=2)
+    n: int = option(200, "Images to colorize.", min=1)
+
+
 @command.command("apply")
-@click.argument("run", type=click.Path(exists=True, path_type=Path))
-@click.option("--input", "inputs", type=click.Path(path_type=Path), required=True,
-              help="Folder of gray or color images (color ones are made gray first), any size.")
-@click.option("--output", type=click.Path(path_type=Path), required=True,
-              help="Folder for <name>_<k>.png (never overwritten).")
-@click.option("--samples", type=click.IntRange(1), default=4, show_default=True, help="Colorings per image.")
-@click.option("--sheet", is_flag=True, help="Also save <name>_sheet.png: the gray input and its colorings.")
-@used_run_options
-def apply_command(run: Path, inputs: Path, output: Path, samples: int, sheet: bool, quiet: bool, skip_bad: bool,
-                  seed: int, device: str, threads: int) -> None:
+@run_argument
+@with_config(ApplyConfig)
+def apply_command(cfg: ApplyConfig) -> None:
     """Colorize a folder of images, --samples different ways each."""
-    n = apply_folder(run, inputs, output, samples, seed, sheet, pick_device(device, threads), not quiet,
-                     skip_bad)
-    click.echo(f"colorized {n} images {samples} ways into {output}")
+    n = apply_folder(cfg.run, cfg.input, cfg.output, cfg.samples, cfg.seed, cfg.sheet, cfg.torch_device(),
+                     not cfg.quiet, cfg.skip_bad)
+    click.echo(f"colorized {n} images {cfg.samples} ways into {cfg.output}")
 
 
 @command.command("eval")
-@click.option("--images", required=True, help="Real color images (a folder, or photos).")
-@click.option("--samples", type=click.IntRange(2), default=4, show_default=True, help="Colorings per image.")
-@click.option("--n", "n", type=click.IntRange(1), default=200, show_default=True, help="Images to colorize.")
-@eval_options(format_eval, w1_steps=1000)
-def eval_command(**options: Any) -> dict[str, Any]:
+@eval_options(EvalConfig, format_eval)
+def eval_command(cfg: EvalConfig) -> dict[str, Any]:
     """Diversity, colorfulness and realism of a trained run."""
-    return evaluate(**options)
+    return evaluate(cfg.run, cfg.images, cfg.samples, cfg.n, cfg.w1_steps, cfg.seed, cfg.torch_device(),
+                    progress=not cfg.quiet, skip_bad=cfg.skip_bad)

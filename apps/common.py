@@ -8,7 +8,8 @@ import importlib
 import inspect
 import json
 import sys
-from collections.abc import Callable, Collection
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,7 +17,7 @@ import click
 import yaml
 
 from ot_gan.errors import InputError, UnreadableImages, cli_setting
-from ot_gan.options import Runtime, pick_device
+from ot_gan.options import Runtime, option
 
 if TYPE_CHECKING:  # the engine loads with the command that needs it, not for --help
     from ot_gan.engine import TrainResult
@@ -152,13 +153,12 @@ def check_config_value(path: str, option: click.Option, setting: Any, ctx: click
 
 config_option = click.option("--config", type=click.Path(dir_okay=False), callback=load_config, is_eager=True,
                              expose_value=False, help="YAML file of option values; command-line flags override it.")
-skip_bad_option = click.option("--skip-bad", is_flag=True, help="Leave out image files that cannot be read "
-                               "(a warning counts them) instead of stopping.")
+SKIP_BAD = "Leave out image files that cannot be read (a warning counts them) instead of stopping."
 
 
 def option_type(field: dataclasses.Field) -> Any:
-    """The click type of a config field: its choices, or a range from its ``min``/``max`` metadata
-    (at least 0 by default; ``min_open``/``max_open`` exclude the bound)."""
+    """The click type of a config field: its choices, a range from its ``min``/``max`` metadata (at
+    least 0 by default; ``min_open``/``max_open`` exclude the bound), or a path."""
     meta = field.metadata
     if "choices" in meta:
         return click.Choice(meta["choices"])
@@ -169,23 +169,22 @@ def option_type(field: dataclasses.Field) -> Any:
     if kind is float:
         return click.FloatRange(meta.get("min", 0), meta.get("max"), min_open=meta.get("min_open", False),
                                 max_open=meta.get("max_open", False))
-    return kind
+    return click.Path(path_type=Path) if kind is Path else kind
 
 
-def config_options(cls: type, only: Collection[str] | None = None) -> Callable[[F], F]:
+def config_options(cls: type) -> Callable[[F], F]:
     """One click option per field of the config dataclass ``cls`` that has help metadata (see
-    ``ot_gan.options.option``; ``only``: of these fields), in the order of its ``__init__``, with
-    the field's default; booleans get --x/--no-x."""
-    fields = {field.name: field for field in dataclasses.fields(cls)
-              if "help" in field.metadata and (only is None or field.name in only)}
+    ``ot_gan.options.option``), in the order of its ``__init__``, with the field's default;
+    booleans get --x/--no-x. The flag is the field's name, or its ``flag`` metadata (``class``
+    for the field ``class_``); ``required`` and ``metavar`` metadata pass on to click."""
+    fields = {field.name: field for field in dataclasses.fields(cls) if "help" in field.metadata}
     order = [name for name in inspect.signature(cls).parameters if name in fields]
 
     def decorate(f: F) -> F:
         for field in (fields[name] for name in reversed(order)):
-            default, flag = field.default, "--" + field.name.replace("_", "-")
+            default, flag = field.default, "--" + field.metadata.get("flag", field.name.replace("_", "-"))
             extra: dict[str, Any] = {"nargs": len(default)} if isinstance(default, tuple) else {}
-            if "metavar" in field.metadata:
-                extra["metavar"] = field.metadata["metavar"]
+            extra.update({key: field.metadata[key] for key in ("metavar", "required") if key in field.metadata})
             decls = [f"{flag}/--no-{flag[2:]}"] if isinstance(default, bool) else [flag]
             f = click.option(*decls, field.name, type=None if isinstance(default, bool) else option_type(field),
                              default=default, show_default=default is not None, help=field.metadata["help"],
@@ -195,13 +194,43 @@ def config_options(cls: type, only: Collection[str] | None = None) -> Callable[[
     return decorate
 
 
-runtime_options = config_options(Runtime)  # --seed, --device, --threads
+def with_config(cls: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--config and ``config_options(cls)`` for a command: the decorated function takes the config
+    made of the parameters named as its fields (arguments too, such as RUN), then the others by
+    name."""
+    names = {field.name for field in dataclasses.fields(cls)}
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def command(**params: Any) -> Any:
+            return f(cls(**{k: v for k, v in params.items() if k in names}),
+                     **{k: v for k, v in params.items() if k not in names})
+
+        return config_option(config_options(cls)(command))
+
+    return decorate
 
 
-def build_config(cls: type, options: dict[str, Any]) -> Any:
-    """The config dataclass from the parsed options (fields without an option keep defaults)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in options.items() if k in names})
+def run_argument(f: F) -> F:
+    """RUN, the run directory of the commands that use a trained run."""
+    return click.argument("run", type=click.Path(exists=True, path_type=Path))(f)
+
+
+@dataclass(kw_only=True)
+class UseRun(Runtime):
+    """The settings of an apply or eval command: the run, seed, device, threads, --quiet, --skip-bad."""
+
+    run: Path = dataclasses.field(kw_only=False)
+    quiet: bool = option(False, "No progress bars.")
+    skip_bad: bool = option(False, SKIP_BAD)
+
+
+@dataclass(kw_only=True)
+class Evaluation(UseRun):
+    """The settings of an eval command (each app's extends it)."""
+
+    w1_steps: int = option(1000, "Critic steps of each W1 estimate.", min=1)
+    json: bool = option(False, "Print one JSON object.")
 
 
 def run_options(f: F) -> F:
@@ -224,14 +253,13 @@ def train_command(config_cls: type, train: Callable[..., TrainResult], help: str
                  "and --max-time caps it.")
 
     @click.command("train", help=help)
-    @config_option
     @run_options
-    @config_options(config_cls)
-    def command(out: Path, resume: bool, overwrite: bool, **options: Any) -> None:
-        if options["decay_steps"] > options["steps"]:
-            note(f"--decay-steps {options['decay_steps']} is more than --steps {options['steps']}; the learning "
-                 f"rate decays over all {options['steps']} steps")
-        result = train(build_config(config_cls, options), out, overwrite, resume)
+    @with_config(config_cls)
+    def command(config: Any, out: Path, resume: bool, overwrite: bool) -> None:
+        if config.decay_steps > config.steps:
+            note(f"--decay-steps {config.decay_steps} is more than --steps {config.steps}; the learning "
+                 f"rate decays over all {config.steps} steps")
+        result = train(config, out, overwrite, resume)
         if result.run is not None and not result.interrupted:  # rank 0; the engine reports a stop
             click.echo(f"finished step {result.step} after {result.seconds:.0f} s; run directory {result.run}",
                        err=True)
@@ -239,28 +267,19 @@ def train_command(config_cls: type, train: Callable[..., TrainResult], help: str
     return command
 
 
-def used_run_options(f: F) -> F:
-    """--quiet, --skip-bad, --seed, --device and --threads of the commands that use a trained run."""
-    f = skip_bad_option(runtime_options(f))
-    return click.option("--quiet", is_flag=True, help="No progress bars.")(f)
-
-
-def eval_options(format: Callable[[dict[str, Any]], str], w1_steps: int) -> Callable[[Callable[..., dict[str, Any]]],
-                                                                                     Callable[..., None]]:
-    """An app's eval command: RUN, --w1-steps (by default ``w1_steps``), --json and
-    ``used_run_options``. The decorated function takes ``run``, ``w1_steps``, ``seed``,
-    ``skip_bad``, ``device`` (a torch device), ``progress`` and the command's own options, and
-    returns the result, printed as one JSON object with --json and by ``format`` otherwise."""
+def eval_options(cls: type, format: Callable[[dict[str, Any]], str]) -> Callable[[Callable[..., dict[str, Any]]],
+                                                                                Callable[..., None]]:
+    """An app's eval command with the options of ``cls`` (an ``Evaluation``): the decorated function
+    takes the config and returns the result, printed as one JSON object with --json and by
+    ``format`` otherwise."""
     def decorate(evaluate: Callable[..., dict[str, Any]]) -> Callable[..., None]:
+        @run_argument
+        @with_config(cls)
         @functools.wraps(evaluate)
-        def command(as_json: bool, quiet: bool, device: str, threads: int, **options: Any) -> None:
-            result = evaluate(device=pick_device(device, threads), progress=not quiet, **options)
-            click.echo(json.dumps(result) if as_json else format(result))
+        def command(config: Evaluation) -> None:
+            result = evaluate(config)
+            click.echo(json.dumps(result) if config.json else format(result))
 
-        f = used_run_options(command)
-        f = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(f)
-        f = click.option("--w1-steps", type=click.IntRange(1), default=w1_steps, show_default=True,
-                         help="Critic steps of each W1 estimate.")(f)
-        return click.argument("run", type=click.Path(exists=True, path_type=Path))(f)
+        return command
 
     return decorate

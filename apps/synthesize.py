@@ -29,19 +29,20 @@ from torchvision.transforms.v2.functional import to_pil_image
 from torchvision.utils import make_grid, save_image
 from tqdm.auto import trange
 
-from ot_gan.apps.common import config_options, eval_options, runtime_options, skip_bad_option, train_command
+from ot_gan.apps.common import (SKIP_BAD, Evaluation, eval_options, run_argument, train_command,
+                                with_config)
 from ot_gan.data import Samples, is_number, load_source, read_image, read_images, resize_crop
 from ot_gan.diversity import mean_pairwise_distance, precision_recall
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, apply_to_folder, check_fits, input_files,
                            load_generator, staged_outputs, train)
 from ot_gan.engine.techniques import IN_THE_TASK
-from ot_gan.options import Runtime, option, pick_device, redefault
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, Regularizer, regularizer_by_name
 from ot_gan.models import ConvCritic, DCGANGenerator, PairCritic, SmallClassifier
 from ot_gan.objectives import (OBJECTIVES, amgan_discriminator_loss, amgan_generator_loss, get_objective,
                                mode_seeking_loss, paired)
 from ot_gan.optim import AdaShift
+from ot_gan.options import Device, Runtime, option, redefault
 from ot_gan.wasserstein import wasserstein1
 
 APP = "synthesize"
@@ -512,66 +513,91 @@ command.add_command(train_command(SynthConfig, train_synthesizer, "Train a gener
                                   "(re-run the same command to resume a stopped run)."))
 
 
+@dataclass
+class SampleConfig(Runtime):
+    """synthesize sample's settings."""
+
+    run: Path
+    n: int = option(64, "Number of images.", min=1)
+    output: Path | None = option(None, "Folder for sample_NNNN.png (never overwritten).", type=Path, required=True,
+                                 metavar="DIRECTORY")
+    class_: str | None = option(None, "Class name or index (conditional runs); default: all classes in turn.",
+                                type=str, flag="class")
+    grid: bool = option(False, "Also save all samples as one grid.png (one class per column, named, unless --class).")
+
+
+@dataclass
+class EvalConfig(Evaluation):
+    """synthesize eval's settings."""
+
+    w1_steps: int = redefault(Evaluation, "w1_steps", 2000)
+    images: str | None = option(None, "The labeled real images (the training source).", type=str, required=True)
+    n: int = option(1000, "Samples to score.", min=10)
+    classifier_steps: int = option(1000, "Training steps of the scoring classifier.", min=1)
+
+
+@dataclass
+class FolderConfig(Device):
+    """The settings of encode and reconstruct (each names its --output)."""
+
+    run: Path
+    input: Path | None = option(None, "Folder of images (searched recursively).", type=Path, required=True,
+                                metavar="DIRECTORY")
+    skip_bad: bool = option(False, SKIP_BAD)
+
+
+@dataclass
+class EncodeConfig(FolderConfig):
+    output: Path | None = option(None, "The .npz file to write: z (one row per image) and files (their names); "
+                                 "never overwritten.", type=Path, required=True, metavar="FILE")
+
+
+@dataclass
+class ReconstructConfig(FolderConfig):
+    output: Path | None = option(None, "Folder for G(E(x)), one image per input with its name (never overwritten).",
+                                 type=Path, required=True, metavar="DIRECTORY")
+
+
 @command.command("sample")
-@click.argument("run", type=click.Path(exists=True, path_type=Path))
-@click.option("--n", "n", type=click.IntRange(1), default=64, show_default=True, help="Number of images.")
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for sample_NNNN.png (never overwritten).")
-@click.option("--class", "cls", help="Class name or index (conditional runs); default: all classes in turn.")
-@click.option("--grid", is_flag=True, help="Also save all samples as one grid.png (one class per column, "
-              "named, unless --class).")
-@runtime_options
-def sample_command(run: Path, n: int, output: Path, cls: str | None, grid: bool, seed: int, device: str,
-                   threads: int) -> None:
+@run_argument
+@with_config(SampleConfig)
+def sample_command(cfg: SampleConfig) -> None:
     """Sample images from a trained run."""
-    generator, arch = load_generator(run, APP, build_generator, pick_device(device, threads))
-    labels = sample_labels(arch, n, None if cls is None else class_index(arch, cls))
-    names = [f"sample_{i:04d}.png" for i in range(n)] + (["grid.png"] if grid else [])
-    with staged_outputs(output, names) as paths:
-        images = generate(generator, arch, n, labels, seed)
+    generator, arch = load_generator(cfg.run, APP, build_generator, cfg.torch_device())
+    labels = sample_labels(arch, cfg.n, None if cfg.class_ is None else class_index(arch, cfg.class_))
+    names = [f"sample_{i:04d}.png" for i in range(cfg.n)] + (["grid.png"] if cfg.grid else [])
+    with staged_outputs(cfg.output, names) as paths:
+        images = generate(generator, arch, cfg.n, labels, cfg.seed)
         for image, path in zip(images, paths):
             save_image(image, path, normalize=True, value_range=(-1, 1))
-        if grid:
-            names = arch["classes"] if arch["conditional"] and cls is None else None
-            class_grid(images, names).save(paths[-1])
-    click.echo(f"wrote {n} images to {output}" + (" and grid.png" if grid else ""))
+        if cfg.grid:
+            classes = arch["classes"] if arch["conditional"] and cfg.class_ is None else None
+            class_grid(images, classes).save(paths[-1])
+    click.echo(f"wrote {cfg.n} images to {cfg.output}" + (" and grid.png" if cfg.grid else ""))
 
 
 @command.command("eval")
-@click.option("--images", required=True, help="The labeled real images (the training source).")
-@click.option("--n", "n", type=click.IntRange(10), default=1000, show_default=True, help="Samples to score.")
-@click.option("--classifier-steps", type=click.IntRange(1), default=1000, show_default=True,
-              help="Training steps of the scoring classifier.")
-@eval_options(format_eval, w1_steps=2000)
-def eval_command(**options: Any) -> dict[str, Any]:
+@eval_options(EvalConfig, format_eval)
+def eval_command(cfg: EvalConfig) -> dict[str, Any]:
     """Score a trained run: AM Score, W1 to the real images, and per class the hit rate, precision,
     recall and spread beside the real images'."""
-    return evaluate(**options)
-
-
-def apply_options(f: Any) -> Any:
-    """RUN, --input, --skip-bad, --device and --threads of encode and reconstruct."""
-    f = skip_bad_option(config_options(Runtime, only=("device", "threads"))(f))
-    f = click.option("--input", "inputs", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
-                     help="Folder of images (searched recursively).")(f)
-    return click.argument("run", type=click.Path(exists=True, path_type=Path))(f)
+    return evaluate(cfg.run, cfg.images, cfg.n, cfg.classifier_steps, cfg.w1_steps, cfg.seed, cfg.torch_device(),
+                    progress=not cfg.quiet, skip_bad=cfg.skip_bad)
 
 
 @command.command("encode")
-@apply_options
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The .npz file to write: z (one row per image) and files (their names); never overwritten.")
-def encode_command(run: Path, inputs: Path, output: Path, skip_bad: bool, device: str, threads: int) -> None:
+@run_argument
+@with_config(EncodeConfig)
+def encode_command(cfg: EncodeConfig) -> None:
     """Encode images with a BiGAN run's encoder E."""
-    n = encode_folder(run, inputs, output, pick_device(device, threads), skip_bad)
-    click.echo(f"encoded {n} images into {output}")
+    n = encode_folder(cfg.run, cfg.input, cfg.output, cfg.torch_device(), cfg.skip_bad)
+    click.echo(f"encoded {n} images into {cfg.output}")
 
 
 @command.command("reconstruct")
-@apply_options
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for G(E(x)), one image per input with its name (never overwritten).")
-def reconstruct_command(run: Path, inputs: Path, output: Path, skip_bad: bool, device: str, threads: int) -> None:
+@run_argument
+@with_config(ReconstructConfig)
+def reconstruct_command(cfg: ReconstructConfig) -> None:
     """Rebuild images as G(E(x)) with a BiGAN run."""
-    n = reconstruct_folder(run, inputs, output, pick_device(device, threads), skip_bad)
-    click.echo(f"reconstructed {n} images into {output}")
+    n = reconstruct_folder(cfg.run, cfg.input, cfg.output, cfg.torch_device(), cfg.skip_bad)
+    click.echo(f"reconstructed {n} images into {cfg.output}")

@@ -23,16 +23,16 @@ from torch import Tensor, nn
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import eval_options, train_command, used_run_options
+from ot_gan.apps.common import Evaluation, UseRun, eval_options, run_argument, train_command, with_config
 from ot_gan.color import gray_to_y
 from ot_gan.data import load_source, read_image, resize_crop
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, apply_to_folder, check_fits, input_files,
                            load_generator, train)
-from ot_gan.options import option, pick_device, redefault
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import PatchDiscriminator, ResnetGenerator
 from ot_gan.objectives import OBJECTIVES, get_objective
+from ot_gan.options import option, redefault
 from ot_gan.transport import COSTS, TaskCost, barycentric_targets, transport_plan
 from ot_gan.wasserstein import wasserstein1
 
@@ -381,27 +381,39 @@ command.add_command(train_command(TranslateConfig, train_translator, "Train the 
                                   cpu_preset="configs/translate-cpu.yaml"))
 
 
+@dataclass
+class ApplyConfig(UseRun):
+    """translate apply's settings."""
+
+    input: Path | None = option(None, "Folder of images of the direction's source domain (searched recursively).",
+                                type=Path, required=True)
+    output: Path | None = option(None, "Folder for the translations, with the inputs' names (never overwritten).",
+                                 type=Path, required=True)
+    direction: str = option("a2b", "The generator to apply: A to B (a2b) or B to A (b2a).", choices=DIRECTIONS)
+    keep_size: bool = option(False, "Translate at native resolution instead of the training crop.")
+
+
+@dataclass
+class EvalConfig(Evaluation):
+    """translate eval's settings."""
+
+    a: str | None = option(None, "Domain A's test images.", type=str, required=True)
+    b: str | None = option(None, "Domain B's test images.", type=str, required=True)
+
+
 @command.command("apply")
-@click.argument("run", type=click.Path(exists=True, path_type=Path))
-@click.option("--input", "inputs", type=click.Path(path_type=Path), required=True,
-              help="Folder of images of the direction's source domain (searched recursively).")
-@click.option("--output", type=click.Path(path_type=Path), required=True,
-              help="Folder for the translations, with the inputs' names (never overwritten).")
-@click.option("--direction", type=click.Choice(DIRECTIONS), default="a2b", show_default=True)
-@click.option("--keep-size", is_flag=True, help="Translate at native resolution instead of the training crop.")
-@used_run_options
-def apply_command(run: Path, inputs: Path, output: Path, direction: str, keep_size: bool, quiet: bool,
-                  skip_bad: bool, seed: int, device: str, threads: int) -> None:
+@run_argument
+@with_config(ApplyConfig)
+def apply_command(cfg: ApplyConfig) -> None:
     """Translate a folder of images with a trained run (one direction needs one folder)."""
-    n = apply_folder(run, inputs, output, direction, keep_size, seed, pick_device(device, threads), not quiet,
-                     skip_bad)
-    click.echo(f"translated {n} images {direction} into {output}")
+    n = apply_folder(cfg.run, cfg.input, cfg.output, cfg.direction, cfg.keep_size, cfg.seed, cfg.torch_device(),
+                     not cfg.quiet, cfg.skip_bad)
+    click.echo(f"translated {n} images {cfg.direction} into {cfg.output}")
 
 
 @command.command("eval")
-@click.option("--a", "a", required=True, help="Domain A's test images.")
-@click.option("--b", "b", required=True, help="Domain B's test images.")
-@eval_options(format_eval, w1_steps=1000)
-def eval_command(**options: Any) -> dict[str, Any]:
+@eval_options(EvalConfig, format_eval)
+def eval_command(cfg: EvalConfig) -> dict[str, Any]:
     """Mismatching degree and realism of a trained run, in both directions."""
-    return evaluate(**options)
+    return evaluate(cfg.run, cfg.a, cfg.b, cfg.w1_steps, cfg.seed, cfg.torch_device(), progress=not cfg.quiet,
+                    skip_bad=cfg.skip_bad)

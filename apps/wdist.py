@@ -19,7 +19,7 @@ import click
 import torch
 
 from ot_gan import parallel
-from ot_gan.apps.common import config_option, config_options, note
+from ot_gan.apps.common import SKIP_BAD, note, with_config
 from ot_gan.data import Samples, held_out_count, load_source
 from ot_gan.engine import TrainingDiverged
 from ot_gan.errors import InputError
@@ -72,8 +72,7 @@ class WdistConfig(Runtime):
                                   "dropped and images are ImageNet-normalized; set --size to what it takes). Nothing "
                                   "is downloaded. Features are cached in $XDG_CACHE_HOME/ot-gan/features "
                                   "(~/.cache/ot-gan/features).", type=str, metavar="FILE")
-    skip_bad: bool = option(False, "Leave out image files that cannot be read (a warning counts them) instead of "
-                            "stopping.")
+    skip_bad: bool = option(False, SKIP_BAD)
 
 
 def load_pair(cfg: WdistConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -289,11 +288,10 @@ def format_table(r: dict[str, Any]) -> str:
 @click.command("wdist")
 @click.argument("source_a")
 @click.argument("source_b")
-@config_options(WdistConfig)
-@config_option
+@with_config(WdistConfig)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def command(as_json: bool, quiet: bool, **options: Any) -> None:
+def command(cfg: WdistConfig, as_json: bool, quiet: bool) -> None:
     """Estimate the Wasserstein-1 distance between SOURCE_A and SOURCE_B.
 
     \b
@@ -304,7 +302,6 @@ def command(as_json: bool, quiet: bool, **options: Any) -> None:
       ot-gan wdist photos_a/ photos_b/ --size 299 --features inception_v3:pt_inception.pth
       ot-gan wdist photos_a/ photos_b/ --config configs/wdist-images-cpu.yaml   (CPU-sized)
     """
-    cfg = WdistConfig(**options)
     result = _finite_or_none(run(cfg, progress=not quiet))
     if parallel.rank_and_world()[0] > 0:  # under torchrun rank 0 reports for all
         return

@@ -2,8 +2,8 @@
 
 A field made by ``option`` carries its help and its range or choices as metadata; the CLI turns
 each such field into a flag of the same name (``batch_size`` -> ``--batch-size``) and a key of
-``--config`` files and of a run's ``config.yaml``. ``Runtime`` holds the settings every command
-shares: seed, device and CPU threads."""
+``--config`` files and of a run's ``config.yaml``. ``Device`` and ``Runtime`` hold the settings the
+commands share: device, CPU threads and seed."""
 
 from __future__ import annotations
 
@@ -29,21 +29,28 @@ def option(default: Any, help: str, **extra: Any) -> Any:
 def redefault(cls: type, name: str, default: Any) -> Any:
     """Field ``name`` of the dataclass ``cls`` with another default, its help and range kept: for an
     app whose config extends the engine's."""
-    return dataclasses.field(default=default, metadata=cls.__dataclass_fields__[name].metadata)
+    field = cls.__dataclass_fields__[name]
+    return dataclasses.field(default=default, metadata=field.metadata, kw_only=field.kw_only)
 
 
 @dataclass(kw_only=True)
-class Runtime:
-    """Seed, device and threads: the settings of every command. Keyword-only, so that they come
-    after a config's own fields (in ``__init__`` and on the command line)."""
+class Device:
+    """Device and CPU threads: settings of every command that computes. Keyword-only, so that they
+    come after a config's own fields (in ``__init__`` and on the command line)."""
 
-    seed: int = option(0, "Random seed.")
     device: str = option("auto", "Where to run: auto picks cuda when a GPU is present.", choices=DEVICES)
     threads: int = option(1, "CPU threads for torch (more than one can be far slower on a busy machine).", min=1)
 
     def torch_device(self) -> torch.device:
         """``pick_device(self.device, self.threads)``."""
         return pick_device(self.device, self.threads)
+
+
+@dataclass(kw_only=True)
+class Runtime(Device):
+    """Device, threads and seed: the settings of every command that draws random numbers."""
+
+    seed: int = option(0, "Random seed.")
 
 
 def pick_device(name: str, threads: int = 1) -> torch.device:

@@ -24,6 +24,13 @@ def commands(cmd: click.Command = cli, path: tuple[str, ...] = ()) -> Iterator[t
             yield from commands(cmd.get_command(ctx, name), (*path, name))
 
 
+def command_at(*path: str) -> click.Command:
+    command: click.Command = cli
+    for name in path:
+        command = command.get_command(click.Context(command), name)
+    return command
+
+
 def help_text(*path: str) -> str:
     code, out, err = run(*path, "--help", width=200)
     assert code == 0, err
@@ -79,3 +86,18 @@ def test_the_listed_summaries_are_the_commands_own(name: str) -> None:
                                           (("wdist",), "configs/wdist-images-cpu.yaml")])
 def test_the_help_names_the_cpu_presets(path: tuple[str, ...], preset: str) -> None:
     assert preset in help_text(*path) and (Path(__file__).parents[2] / preset).is_file()
+
+
+@pytest.mark.parametrize("path", [p for p in commands() if p and not isinstance(command_at(*p), click.Group)],
+                         ids=" ".join)
+def test_every_command_takes_a_config(path: tuple[str, ...]) -> None:
+    assert "--config FILE" in help_text(*path)
+
+
+def test_a_config_key_is_the_flag_even_where_the_field_is_not(tmp_path: Path) -> None:
+    """``class`` for --class (the field class_), read by a command that uses a run."""
+    (tmp_path / "c.yaml").write_text("class: '3'\nn: 5\nthreads: 2\ngrid: true\n")
+    sample = command_at("synthesize", "sample")
+    ctx = sample.make_context("sample", [str(tmp_path), "--output", str(tmp_path / "o"), "--config",
+                                         str(tmp_path / "c.yaml")])
+    assert (ctx.params["class_"], ctx.params["n"], ctx.params["threads"], ctx.params["grid"]) == ("3", 5, 2, True)
