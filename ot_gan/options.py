@@ -42,8 +42,18 @@ class Device:
     threads: int = option(1, "CPU threads for torch (more than one can be far slower on a busy machine).", min=1)
 
     def torch_device(self) -> torch.device:
-        """``pick_device(self.device, self.threads)``."""
-        return pick_device(self.device, self.threads)
+        """The torch device named auto (cuda when a GPU is present), cpu or cuda, with torch's CPU
+        thread count set to ``threads``."""
+        import torch
+
+        torch.set_num_threads(self.threads)
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device not in ("cpu", "cuda"):
+            raise InputError("{device}: choose auto, cpu or cuda", device=self.device)
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise InputError("{device}: no CUDA device is available; use the CPU", device="cuda")
+        return torch.device(self.device)
 
 
 @dataclass(kw_only=True)
@@ -52,17 +62,3 @@ class Runtime(Device):
 
     seed: int = option(0, "Random seed.")
 
-
-def pick_device(name: str, threads: int = 1) -> torch.device:
-    """The torch device named auto (cuda when a GPU is present), cpu or cuda, with torch's CPU
-    thread count set to ``threads``."""
-    import torch
-
-    torch.set_num_threads(threads)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda"):
-        raise InputError("{device}: choose auto, cpu or cuda", device=name)
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("{device}: no CUDA device is available; use the CPU", device="cuda")
-    return torch.device(name)
