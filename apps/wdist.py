@@ -30,8 +30,6 @@ from ot_gan.wasserstein import (CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS as W1
                                 W1Result, exact_w1, sliced_wasserstein, wasserstein1)
 
 METHODS = (*W1_METHODS, "sliced")  # sliced: the sliced W1, a smaller quantity than W1
-
-
 ESTIMATOR = {name: p.default for name, p in inspect.signature(CriticEstimator).parameters.items()}  # its defaults
 
 
