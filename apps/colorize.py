@@ -12,7 +12,6 @@ with MaxGP); the paper's WGAN is ``--objective wgan --regularizer clip --optimiz
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,18 +23,18 @@ from torchvision.transforms.v2.functional import center_crop
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import resolve_device, staged_outputs, train_command, used_run_options
+from ot_gan.apps.common import Evaluation, UseRun, eval_options, run_argument, train_command, with_config
 from ot_gan.color import gray_to_y, rgb_to_yuv, yuv_to_rgb
 from ot_gan.data import image_files, is_gray, load_source, read_image, read_images, resize_crop, source_path
-from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
-                           load_checkpoint, train)
-from ot_gan.engine.trainer import option
+from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, apply_to_folder, input_files, load_generator,
+                           train)
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import ConvCritic
 from ot_gan.diversity import mean_pairwise_distance
 from ot_gan.models.colorize import ColorizationGenerator
 from ot_gan.objectives import OBJECTIVES, get_objective, mode_seeking_loss, paired
+from ot_gan.options import option, redefault
 from ot_gan.wasserstein import wasserstein1
 
 APP = "colorize"
@@ -49,8 +48,8 @@ class ColorizeConfig(TrainConfig):
     images: str = option("photos", "Color images: a folder (any size; gray ones are skipped) or photos.")
     size: int = option(64, "Training crop side in pixels (random crops of images resized to twice this).",
                        min=8)
-    steps: int = option(20_000, "Generator steps to train for (raise it to extend a finished run).")
-    sample_every: int = option(500, "Steps between sample grids (0 = only at the end).")
+    steps: int = redefault(TrainConfig, "steps", 20_000)
+    sample_every: int = redefault(TrainConfig, "sample_every", 500)
     objective: str = option("log_sigmoid", "GAN objective.", choices=tuple(OBJECTIVES))
     regularizer: str = option("maxgp", "The critic's Lipschitz regularizer.", choices=("none",) + METHODS)
     rho: float = option(0.1, "Weight of the gradient penalties (gp, lp, maxgp, maxal); 0.1 as in the LGAN paper.")
@@ -165,13 +164,6 @@ def train_colorizer(cfg: ColorizeConfig, out: Path, overwrite: bool = False, res
 
 
 # ---- apply and eval ------------------------------------------------------------------------------------
-def load_colorizer(run: Path, device: torch.device) -> tuple[ColorizationGenerator, dict[str, Any]]:
-    payload = load_checkpoint(find_checkpoint(run), APP)
-    generator = build_generator(payload["architecture"])
-    generator.load_state_dict(generator_weights(payload))
-    return generator.to(device).eval(), payload["architecture"]
-
-
 @torch.no_grad()
 def colorings(generator: ColorizationGenerator, y: Tensor, k: int, seed: int) -> Tensor:
     """``k`` chroma samples (k, 2, H, W) for one luminance plane y (1, 1, H, W)."""
@@ -185,31 +177,22 @@ def apply_folder(run: Path, inputs: Path, output: Path, samples: int = 4, seed: 
     """``samples`` colorings of every image under ``inputs`` (color ones are made gray first), at
     native size, as ``<name>_<k>.png`` (and ``<name>_sheet.png``) in ``output`` (all of them or,
     on failure, none); ``skip_bad`` leaves out files that cannot be read."""
-    if not inputs.is_dir():
-        raise InputError(f"{inputs}: not a folder of images")
-    files = image_files(inputs)
-    if not files:
-        raise InputError(f"{inputs}: no images found")
-    generator, _ = load_colorizer(run, device)
-    files, _ = read_images(inputs, files, 3, skip_bad, keep=False)
-    stems = [str(p.relative_to(inputs).with_suffix("")) for p in files]
-    names = [f"{s}_{k}.png" for s in stems for k in range(samples)]
-    names += [f"{s}_sheet.png" for s in stems] if sheet else []
-    with staged_outputs(output, names) as staged:
-        paths = iter(staged)
-        outputs = []
-        for src in tqdm(files, desc="colorize", disable=not progress):
+    files = input_files(inputs)
+    generator, _ = load_generator(run, APP, build_generator, device)
+
+    def outputs(name: str) -> list[str]:
+        stem = str(Path(name).with_suffix(""))
+        return [f"{stem}_{k}.png" for k in range(samples)] + ([f"{stem}_sheet.png"] if sheet else [])
+
+    with apply_to_folder(inputs, files, output, 3, skip_bad, outputs) as pairs:
+        for src, paths in tqdm(pairs, desc="colorize", disable=not progress):
             y = gray_to_y(read_image(src, 3)[None] * 2 - 1)
             rgb = yuv_to_rgb(y.expand(samples, -1, -1, -1), colorings(generator, y, samples, seed))
-            outputs.append((y, rgb))
-            for image in rgb:
-                dst = next(paths)
-                dst.parent.mkdir(parents=True, exist_ok=True)
+            for image, dst in zip(rgb, paths):
                 save_image(image, dst)
-        if sheet:
-            for (y, rgb), dst in zip(outputs, paths):
-                save_image(torch.cat([((y + 1) / 2).expand(1, 3, -1, -1), rgb]), dst, nrow=samples + 1)
-    return len(files)
+            if sheet:
+                save_image(torch.cat([((y + 1) / 2).expand(1, 3, -1, -1), rgb]), paths[-1], nrow=samples + 1)
+    return len(pairs)
 
 
 def colorfulness(rgb: Tensor) -> Tensor:
@@ -235,7 +218,7 @@ def evaluate(run: Path, images: str, samples: int = 4, n: int = 200, w1_steps: i
              device: torch.device = torch.device("cpu"), progress: bool = False,
              skip_bad: bool = False) -> dict[str, Any]:
     """Diversity, colorfulness and realism of a run's colorings of ``n`` real images."""
-    generator, arch = load_colorizer(run, device)
+    generator, arch = load_generator(run, APP, build_generator, device)
     real, _ = load_color_images(images, arch["size"], seed, skip_bad)
     real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:n]]
     uvs = torch.stack([colorings(generator, y[None], samples, seed + i) for i, y in enumerate(real[:, :1])])
@@ -276,35 +259,39 @@ command.add_command(train_command(ColorizeConfig, train_colorizer, "Train a colo
                                   cpu_preset="configs/colorize-cpu.yaml"))
 
 
+@dataclass
+class ApplyConfig(UseRun):
+    """colorize apply's settings."""
+
+    input: Path | None = option(None, "Folder of gray or color images (color ones are made gray first), any size.",
+                                type=Path, required=True)
+    output: Path | None = option(None, "Folder for <name>_<k>.png (never overwritten).", type=Path, required=True)
+    samples: int = option(4, "Colorings per image.", min=1)
+    sheet: bool = option(False, "Also save <name>_sheet.png: the gray input and its colorings.")
+
+
+@dataclass
+class EvalConfig(Evaluation):
+    """colorize eval's settings."""
+
+    images: str | None = option(None, "Real color images (a folder, or photos).", type=str, required=True)
+    samples: int = option(4, "Colorings per image.", min=2)
+    n: int = option(200, "Images to colorize.", min=1)
+
+
 @command.command("apply")
-@click.argument("run", type=click.Path(exists=True, path_type=Path))
-@click.option("--input", "inputs", type=click.Path(path_type=Path), required=True,
-              help="Folder of gray or color images (color ones are made gray first), any size.")
-@click.option("--output", type=click.Path(path_type=Path), required=True,
-              help="Folder for <name>_<k>.png (never overwritten).")
-@click.option("--samples", type=click.IntRange(1), default=4, show_default=True, help="Colorings per image.")
-@click.option("--sheet", is_flag=True, help="Also save <name>_sheet.png: the gray input and its colorings.")
-@used_run_options
-def apply_command(run: Path, inputs: Path, output: Path, samples: int, sheet: bool, quiet: bool, skip_bad: bool,
-                  seed: int, device: str, threads: int) -> None:
+@run_argument
+@with_config(ApplyConfig)
+def apply_command(cfg: ApplyConfig) -> None:
     """Colorize a folder of images, --samples different ways each."""
-    n = apply_folder(run, inputs, output, samples, seed, sheet, resolve_device(device, threads), not quiet,
-                     skip_bad)
-    click.echo(f"colorized {n} images {samples} ways into {output}")
+    n = apply_folder(cfg.run, cfg.input, cfg.output, cfg.samples, cfg.seed, cfg.sheet, cfg.torch_device(),
+                     not cfg.quiet, cfg.skip_bad)
+    click.echo(f"colorized {n} images {cfg.samples} ways into {cfg.output}")
 
 
 @command.command("eval")
-@click.argument("run", type=click.Path(exists=True, path_type=Path))
-@click.option("--images", required=True, help="Real color images (a folder, or photos).")
-@click.option("--samples", type=click.IntRange(2), default=4, show_default=True, help="Colorings per image.")
-@click.option("--n", "n", type=click.IntRange(1), default=200, show_default=True, help="Images to colorize.")
-@click.option("--w1-steps", type=click.IntRange(1), default=1000, show_default=True,
-              help="Critic steps of the W1 estimate.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@used_run_options
-def eval_command(run: Path, images: str, samples: int, n: int, w1_steps: int, as_json: bool, quiet: bool,
-                 skip_bad: bool, seed: int, device: str, threads: int) -> None:
+@eval_options(EvalConfig, format_eval)
+def eval_command(cfg: EvalConfig) -> dict[str, Any]:
     """Diversity, colorfulness and realism of a trained run."""
-    result = evaluate(run, images, samples, n, w1_steps, seed, resolve_device(device, threads), progress=not quiet,
-                      skip_bad=skip_bad)
-    click.echo(json.dumps(result) if as_json else format_eval(result))
+    return evaluate(cfg.run, cfg.images, cfg.samples, cfg.n, cfg.w1_steps, cfg.seed, cfg.torch_device(),
+                    progress=not cfg.quiet, skip_bad=cfg.skip_bad)

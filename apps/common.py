@@ -1,14 +1,15 @@
-"""What every ot-gan command shares: bad-input errors, --config, --device, --seed."""
+"""What every ot-gan command shares: bad-input errors, --config, options from config dataclasses."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
-import shutil
+import inspect
+import json
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,14 +17,12 @@ import click
 import yaml
 
 from ot_gan.errors import InputError, UnreadableImages, cli_setting
+from ot_gan.options import Runtime, option
 
-if TYPE_CHECKING:  # torch and the engine load with the command that needs them, not for --help
-    import torch
-
+if TYPE_CHECKING:  # the engine loads with the command that needs it, not for --help
     from ot_gan.engine import TrainResult
 
 F = TypeVar("F", bound=Callable[..., Any])
-POSITIVE = {"steps", "batch_size", "n_critic", "log_every", "checkpoint_every", "threads"}
 
 
 class BadInput(click.ClickException):
@@ -154,70 +153,84 @@ def check_config_value(path: str, option: click.Option, setting: Any, ctx: click
 
 config_option = click.option("--config", type=click.Path(dir_okay=False), callback=load_config, is_eager=True,
                              expose_value=False, help="YAML file of option values; command-line flags override it.")
-device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-                             help="Where to run: auto picks cuda when a GPU is present.")
-skip_bad_option = click.option("--skip-bad", is_flag=True, help="Leave out image files that cannot be read "
-                               "(a warning counts them) instead of stopping.")
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+SKIP_BAD = "Leave out image files that cannot be read (a warning counts them) instead of stopping."
 
 
-threads_option = click.option("--threads", type=click.IntRange(1), default=1, show_default=True,
-                              help="CPU threads for torch (more than one can be far slower on a busy machine).")
-
-
-def resolve_device(name: str, threads: int = 1) -> torch.device:
-    """The torch device for --device, with torch's CPU thread count set to ``threads``."""
-    import torch
-
-    torch.set_num_threads(threads)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise BadInput("--device cuda: no CUDA device is available (use --device cpu)")
-    return torch.device(name)
-
-
-def option_type(field: dataclasses.Field, default: Any) -> Any:
-    """The click type of a config field: its choices, or a range from its ``min``/``max`` metadata
-    (integers default to at least 1 for counts in POSITIVE and at least 0 otherwise, floats to at
-    least 0; ``min_open``/``max_open`` exclude the bound)."""
+def option_type(field: dataclasses.Field) -> Any:
+    """The click type of a config field: its choices, a range from its ``min``/``max`` metadata (at
+    least 0 by default; ``min_open``/``max_open`` exclude the bound), or a path."""
     meta = field.metadata
     if "choices" in meta:
         return click.Choice(meta["choices"])
+    default = field.default[0] if isinstance(field.default, tuple) else field.default
     kind = meta.get("type", type(default))
     if kind is int:
-        return click.IntRange(meta.get("min", 1 if field.name in POSITIVE else 0), meta.get("max"))
+        return click.IntRange(meta.get("min", 0), meta.get("max"))
     if kind is float:
         return click.FloatRange(meta.get("min", 0), meta.get("max"), min_open=meta.get("min_open", False),
                                 max_open=meta.get("max_open", False))
-    return kind
+    return click.Path(path_type=Path) if kind is Path else kind
 
 
 def config_options(cls: type) -> Callable[[F], F]:
     """One click option per field of the config dataclass ``cls`` that has help metadata (see
-    ``ot_gan.engine.trainer.option``), with the field's default; booleans get --x/--no-x."""
-    defaults = cls()
+    ``ot_gan.options.option``), in the order of its ``__init__``, with the field's default;
+    booleans get --x/--no-x. The flag is the field's name, or its ``flag`` metadata (``class``
+    for the field ``class_``); ``required`` and ``metavar`` metadata pass on to click."""
+    fields = {field.name: field for field in dataclasses.fields(cls) if "help" in field.metadata}
+    order = [name for name in inspect.signature(cls).parameters if name in fields]
 
     def decorate(f: F) -> F:
-        for field in reversed(dataclasses.fields(cls)):
-            if "help" not in field.metadata:
-                continue
-            default = getattr(defaults, field.name)
-            flag = "--" + field.name.replace("_", "-")
+        for field in (fields[name] for name in reversed(order)):
+            default, flag = field.default, "--" + field.metadata.get("flag", field.name.replace("_", "-"))
             extra: dict[str, Any] = {"nargs": len(default)} if isinstance(default, tuple) else {}
-            kind = option_type(field, default[0] if isinstance(default, tuple) else default)
+            extra.update({key: field.metadata[key] for key in ("metavar", "required") if key in field.metadata})
             decls = [f"{flag}/--no-{flag[2:]}"] if isinstance(default, bool) else [flag]
-            f = click.option(*decls, field.name, type=None if isinstance(default, bool) else kind, default=default,
-                             show_default=default is not None, help=field.metadata["help"], **extra)(f)
+            f = click.option(*decls, field.name, type=None if isinstance(default, bool) else option_type(field),
+                             default=default, show_default=default is not None, help=field.metadata["help"],
+                             **extra)(f)
         return f
 
     return decorate
 
 
-def build_config(cls: type, options: dict[str, Any]) -> Any:
-    """The config dataclass from the parsed options (fields without an option keep defaults)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in options.items() if k in names})
+def with_config(cls: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--config and ``config_options(cls)`` for a command: the decorated function takes the config
+    made of the parameters named as its fields (arguments too, such as RUN), then the others by
+    name."""
+    names = {field.name for field in dataclasses.fields(cls)}
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def command(**params: Any) -> Any:
+            return f(cls(**{k: v for k, v in params.items() if k in names}),
+                     **{k: v for k, v in params.items() if k not in names})
+
+        return config_option(config_options(cls)(command))
+
+    return decorate
+
+
+def run_argument(f: F) -> F:
+    """RUN, the run directory of the commands that use a trained run."""
+    return click.argument("run", type=click.Path(exists=True, path_type=Path))(f)
+
+
+@dataclass(kw_only=True)
+class UseRun(Runtime):
+    """The settings of an apply or eval command: the run, seed, device, threads, --quiet, --skip-bad."""
+
+    run: Path = dataclasses.field(kw_only=False)
+    quiet: bool = option(False, "No progress bars.")
+    skip_bad: bool = option(False, SKIP_BAD)
+
+
+@dataclass(kw_only=True)
+class Evaluation(UseRun):
+    """The settings of an eval command (each app's extends it)."""
+
+    w1_steps: int = option(1000, "Critic steps of each W1 estimate.", min=1)
+    json: bool = option(False, "Print one JSON object.")
 
 
 def run_options(f: F) -> F:
@@ -240,14 +253,13 @@ def train_command(config_cls: type, train: Callable[..., TrainResult], help: str
                  "and --max-time caps it.")
 
     @click.command("train", help=help)
-    @config_option
     @run_options
-    @config_options(config_cls)
-    def command(out: Path, resume: bool, overwrite: bool, **options: Any) -> None:
-        if options["decay_steps"] > options["steps"]:
-            note(f"--decay-steps {options['decay_steps']} is more than --steps {options['steps']}; the learning "
-                 f"rate decays over all {options['steps']} steps")
-        result = train(build_config(config_cls, options), out, overwrite, resume)
+    @with_config(config_cls)
+    def command(config: Any, out: Path, resume: bool, overwrite: bool) -> None:
+        if config.decay_steps > config.steps:
+            note(f"--decay-steps {config.decay_steps} is more than --steps {config.steps}; the learning "
+                 f"rate decays over all {config.steps} steps")
+        result = train(config, out, overwrite, resume)
         if result.run is not None and not result.interrupted:  # rank 0; the engine reports a stop
             click.echo(f"finished step {result.step} after {result.seconds:.0f} s; run directory {result.run}",
                        err=True)
@@ -255,34 +267,19 @@ def train_command(config_cls: type, train: Callable[..., TrainResult], help: str
     return command
 
 
-@contextmanager
-def staged_outputs(folder: Path, names: list[str]) -> Iterator[list[Path]]:
-    """Paths for ``names`` (relative to ``folder``) in a temporary folder next to ``folder``, moved
-    into ``folder`` when the block completes and removed when it fails, so that a failure leaves
-    nothing half-written and a rerun works. Existing files are never overwritten."""
-    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
-    if not existing.is_dir():
-        raise InputError(f"{existing}: exists and is not a folder; choose another --output")
-    taken = [name for name in names if (folder / name).exists()]
-    if taken:
-        more = f" and {len(taken) - 3} more" if len(taken) > 3 else ""
-        raise InputError(f"{folder}: would overwrite {', '.join(taken[:3])}{more}; choose another --output")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
-    try:
-        yield [staging / name for name in names]
-        if not folder.exists():
-            staging.rename(folder)
-        else:  # an existing folder keeps its other files
-            for name in names:
-                (folder / name).parent.mkdir(parents=True, exist_ok=True)
-                (staging / name).rename(folder / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def eval_options(cls: type, format: Callable[[dict[str, Any]], str]) -> Callable[[Callable[..., dict[str, Any]]],
+                                                                                Callable[..., None]]:
+    """An app's eval command with the options of ``cls`` (an ``Evaluation``): the decorated function
+    takes the config and returns the result, printed as one JSON object with --json and by
+    ``format`` otherwise."""
+    def decorate(evaluate: Callable[..., dict[str, Any]]) -> Callable[..., None]:
+        @run_argument
+        @with_config(cls)
+        @functools.wraps(evaluate)
+        def command(config: Evaluation) -> None:
+            result = evaluate(config)
+            click.echo(json.dumps(result) if config.json else format(result))
 
+        return command
 
-def used_run_options(f: F) -> F:
-    """--quiet, --skip-bad, --seed, --device and --threads of the commands that use a trained run."""
-    f = threads_option(device_option(seed_option(f)))
-    f = skip_bad_option(f)
-    return click.option("--quiet", is_flag=True, help="No progress bars.")(f)
+    return decorate

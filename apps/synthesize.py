@@ -13,7 +13,6 @@ and ``reconstruct`` use it.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,20 +28,20 @@ from torchvision.transforms.v2.functional import to_pil_image
 from torchvision.utils import make_grid, save_image
 from tqdm.auto import trange
 
-from ot_gan.apps.common import (device_option, resolve_device, seed_option, skip_bad_option, staged_outputs,
-                                threads_option, train_command, used_run_options)
-from ot_gan.data import Samples, image_files, load_source, read_images, resize_crop
+from ot_gan.apps.common import (SKIP_BAD, Evaluation, eval_options, run_argument, train_command,
+                                with_config)
+from ot_gan.data import Samples, load_source, read_image, read_images, resize_crop
 from ot_gan.diversity import mean_pairwise_distance, precision_recall
-from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
-                           load_checkpoint, train)
+from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, apply_to_folder, check_fits, input_files,
+                           load_generator, staged_outputs, train)
 from ot_gan.engine.techniques import IN_THE_TASK
-from ot_gan.engine.trainer import option
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, Regularizer, regularizer_by_name
 from ot_gan.models import ConvCritic, DCGANGenerator, PairCritic, SmallClassifier
 from ot_gan.objectives import (OBJECTIVES, amgan_discriminator_loss, amgan_generator_loss, get_objective,
                                mode_seeking_loss, paired)
 from ot_gan.optim import AdaShift
+from ot_gan.options import Device, Runtime, option, redefault
 from ot_gan.sources import is_number
 from ot_gan.wasserstein import wasserstein1
 
@@ -54,9 +53,9 @@ Z_DISTANCE = 2 / math.sqrt(math.pi)  # E|z1 - z2| for independent standard norma
 class SynthConfig(TrainConfig):
     """Everything a synthesize training depends on (the engine's settings plus the model's)."""
 
-    steps: int = option(3000, "Generator steps to train for (raise it to extend a finished run).")
-    sample_every: int = option(250, "Steps between sample grids (0 = only at the end).")
-    checkpoint_every: int = option(250, "Steps between saves of checkpoints/latest.pt.")
+    steps: int = redefault(TrainConfig, "steps", 3000)
+    sample_every: int = redefault(TrainConfig, "sample_every", 250)
+    checkpoint_every: int = redefault(TrainConfig, "checkpoint_every", 250)
     images: str = option("digits", "Training images: a folder with one subfolder per class, or digits.")
     mode: str = option("amgan", "amgan: K+1-way discriminator; lgan: unconditional Lipschitz GAN; bigan: "
                                 "unconditional, with an encoder E learnt next to G (encode, reconstruct).",
@@ -272,42 +271,29 @@ def class_grid(images: Tensor, classes: list[str] | None = None, cell: int = 48)
     return labeled
 
 
-def load_generator(run: Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
-    """A trained run's generator (EMA weights if kept; with its encoder in BiGAN mode) and its
-    architecture."""
-    payload = load_checkpoint(find_checkpoint(run), APP)
-    generator = build_generator(payload["architecture"])
-    generator.load_state_dict(generator_weights(payload))
-    return generator.to(device).eval(), payload["architecture"]
-
-
 def load_bigan(run: Path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
     """A BiGAN run's generator with its encoder; other runs are refused."""
-    generator, arch = load_generator(run, device)
+    generator, arch = load_generator(run, APP, build_generator, device)
     if arch["mode"] != "bigan":
         raise InputError(f"{run}: a run of mode {arch['mode']} has no encoder; train one with {{mode}}", mode="bigan")
     return generator, arch
 
 
-def read_inputs(inputs: Path, arch: dict[str, Any], skip_bad: bool = False) -> tuple[list[Path], Tensor]:
-    """The image files under ``inputs`` and the images, resized and cropped to the run's size, in [-1, 1]."""
-    if not inputs.is_dir():
-        raise InputError(f"{inputs}: not a folder of images")
-    files = image_files(inputs)
-    if not files:
-        raise InputError(f"{inputs}: no images found")
-    files, images = read_images(inputs, files, arch["channels"], skip_bad)
-    return files, (torch.stack([resize_crop(image, arch["size"]) for image in images]) * 2 - 1).clamp(-1, 1)
+def run_inputs(images: list[Tensor], size: int) -> Tensor:
+    """Images in [0, 1] resized and cropped to a run's ``size``, in [-1, 1]."""
+    return (torch.stack([resize_crop(image, size) for image in images]) * 2 - 1).clamp(-1, 1)
 
 
 def encode_folder(run: Path, inputs: Path, output: Path, device: torch.device = torch.device("cpu"),
                   skip_bad: bool = False) -> int:
     """E(x) of every image under ``inputs`` into the .npz file ``output``: ``z`` (n, noise_dim) and
     ``files`` (the names relative to ``inputs``, in the rows' order). Never overwrites."""
+    files = input_files(inputs)
     bigan, arch = load_bigan(run, device)
-    files, images = read_inputs(inputs, arch, skip_bad)
+    files, images = read_images(inputs, files, arch["channels"], skip_bad)
     with torch.no_grad():
-        z = torch.cat([bigan.encode(part.to(device)).float().cpu() for part in images.split(256)])
+        z = torch.cat([bigan.encode(part.to(device)).float().cpu()
+                       for part in run_inputs(images, arch["size"]).split(256)])
     with staged_outputs(output.parent, [output.name]) as (path,), open(path, "wb") as f:
         np.savez(f, z=z.numpy(), files=np.array([str(p.relative_to(inputs)) for p in files]))
     return len(files)
@@ -317,13 +303,13 @@ def reconstruct_folder(run: Path, inputs: Path, output: Path, device: torch.devi
                        skip_bad: bool = False) -> int:
     """G(E(x)) of every image under ``inputs`` into ``output`` with the same relative names (all of
     them or, on failure, none)."""
+    files = input_files(inputs)
     bigan, arch = load_bigan(run, device)
-    files, images = read_inputs(inputs, arch, skip_bad)
-    with staged_outputs(output, [str(p.relative_to(inputs)) for p in files]) as paths:
-        for image, path in zip(reconstruct(bigan, images), paths):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_image(image, path, normalize=True, value_range=(-1, 1))
-    return len(files)
+    with apply_to_folder(inputs, files, output, arch["channels"], skip_bad) as pairs:
+        rebuilt = reconstruct(bigan, run_inputs([read_image(src, arch["channels"]) for src, _ in pairs], arch["size"]))
+        for image, (_, (dst,)) in zip(rebuilt, pairs):
+            save_image(image, dst, normalize=True, value_range=(-1, 1))
+    return len(pairs)
 
 
 def class_index(arch: dict[str, Any], name: str) -> int:
@@ -397,13 +383,11 @@ def evaluate(run: Path, images: str, n: int = 1000, classifier_steps: int = 1000
              seed: int = 0, device: torch.device = torch.device("cpu"), progress: bool = False,
              skip_bad: bool = False) -> dict[str, Any]:
     """AM Score, per-class accuracy and W1 to the real images of a trained run."""
-    generator, arch = load_generator(run, device)
+    generator, arch = load_generator(run, APP, build_generator, device)
     real = load_images(images, arch["size"], seed, skip_bad)
     if real.labels is None:
         raise InputError(f"{images}: eval needs labeled images (a folder with one subfolder per class, or digits)")
-    if real.data.shape[1] != arch["channels"] or (arch["conditional"] and real.classes != arch["classes"]):
-        raise InputError(f"{images}: not the kind of images the run was trained on "
-                         f"({arch['channels']} channels, classes {', '.join(arch['classes'])})")
+    check_fits(images, real.data, arch["channels"], real.classes, arch["classes"] if arch["conditional"] else None)
     return {"run": str(run), "images": images,
             **score(generator, arch, real, n, classifier_steps, w1_steps, seed, device, progress)}
 
@@ -526,75 +510,91 @@ command.add_command(train_command(SynthConfig, train_synthesizer, "Train a gener
                                   "(re-run the same command to resume a stopped run)."))
 
 
+@dataclass
+class SampleConfig(Runtime):
+    """synthesize sample's settings."""
+
+    run: Path
+    n: int = option(64, "Number of images.", min=1)
+    output: Path | None = option(None, "Folder for sample_NNNN.png (never overwritten).", type=Path, required=True,
+                                 metavar="DIRECTORY")
+    class_: str | None = option(None, "Class name or index (conditional runs); default: all classes in turn.",
+                                type=str, flag="class")
+    grid: bool = option(False, "Also save all samples as one grid.png (one class per column, named, unless --class).")
+
+
+@dataclass
+class EvalConfig(Evaluation):
+    """synthesize eval's settings."""
+
+    w1_steps: int = redefault(Evaluation, "w1_steps", 2000)
+    images: str | None = option(None, "The labeled real images (the training source).", type=str, required=True)
+    n: int = option(1000, "Samples to score.", min=10)
+    classifier_steps: int = option(1000, "Training steps of the scoring classifier.", min=1)
+
+
+@dataclass
+class FolderConfig(Device):
+    """The settings of encode and reconstruct (each names its --output)."""
+
+    run: Path
+    input: Path | None = option(None, "Folder of images (searched recursively).", type=Path, required=True,
+                                metavar="DIRECTORY")
+    skip_bad: bool = option(False, SKIP_BAD)
+
+
+@dataclass
+class EncodeConfig(FolderConfig):
+    output: Path | None = option(None, "The .npz file to write: z (one row per image) and files (their names); "
+                                 "never overwritten.", type=Path, required=True, metavar="FILE")
+
+
+@dataclass
+class ReconstructConfig(FolderConfig):
+    output: Path | None = option(None, "Folder for G(E(x)), one image per input with its name (never overwritten).",
+                                 type=Path, required=True, metavar="DIRECTORY")
+
+
 @command.command("sample")
-@click.argument("run", type=click.Path(exists=True, path_type=Path))
-@click.option("--n", "n", type=click.IntRange(1), default=64, show_default=True, help="Number of images.")
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for sample_NNNN.png (never overwritten).")
-@click.option("--class", "cls", help="Class name or index (conditional runs); default: all classes in turn.")
-@click.option("--grid", is_flag=True, help="Also save all samples as one grid.png (one class per column, "
-              "named, unless --class).")
-@seed_option
-@device_option
-@threads_option
-def sample_command(run: Path, n: int, output: Path, cls: str | None, grid: bool, seed: int, device: str,
-                   threads: int) -> None:
+@run_argument
+@with_config(SampleConfig)
+def sample_command(cfg: SampleConfig) -> None:
     """Sample images from a trained run."""
-    generator, arch = load_generator(run, resolve_device(device, threads))
-    labels = sample_labels(arch, n, None if cls is None else class_index(arch, cls))
-    names = [f"sample_{i:04d}.png" for i in range(n)] + (["grid.png"] if grid else [])
-    with staged_outputs(output, names) as paths:
-        images = generate(generator, arch, n, labels, seed)
+    generator, arch = load_generator(cfg.run, APP, build_generator, cfg.torch_device())
+    labels = sample_labels(arch, cfg.n, None if cfg.class_ is None else class_index(arch, cfg.class_))
+    names = [f"sample_{i:04d}.png" for i in range(cfg.n)] + (["grid.png"] if cfg.grid else [])
+    with staged_outputs(cfg.output, names) as paths:
+        images = generate(generator, arch, cfg.n, labels, cfg.seed)
         for image, path in zip(images, paths):
             save_image(image, path, normalize=True, value_range=(-1, 1))
-        if grid:
-            names = arch["classes"] if arch["conditional"] and cls is None else None
-            class_grid(images, names).save(paths[-1])
-    click.echo(f"wrote {n} images to {output}" + (" and grid.png" if grid else ""))
+        if cfg.grid:
+            classes = arch["classes"] if arch["conditional"] and cfg.class_ is None else None
+            class_grid(images, classes).save(paths[-1])
+    click.echo(f"wrote {cfg.n} images to {cfg.output}" + (" and grid.png" if cfg.grid else ""))
 
 
 @command.command("eval")
-@click.argument("run", type=click.Path(exists=True, path_type=Path))
-@click.option("--images", required=True, help="The labeled real images (the training source).")
-@click.option("--n", "n", type=click.IntRange(10), default=1000, show_default=True, help="Samples to score.")
-@click.option("--classifier-steps", type=click.IntRange(1), default=1000, show_default=True,
-              help="Training steps of the scoring classifier.")
-@click.option("--w1-steps", type=click.IntRange(1), default=2000, show_default=True,
-              help="Critic steps of the W1 estimate.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@used_run_options
-def eval_command(run: Path, images: str, n: int, classifier_steps: int, w1_steps: int, as_json: bool,
-                 quiet: bool, skip_bad: bool, seed: int, device: str, threads: int) -> None:
+@eval_options(EvalConfig, format_eval)
+def eval_command(cfg: EvalConfig) -> dict[str, Any]:
     """Score a trained run: AM Score, W1 to the real images, and per class the hit rate, precision,
     recall and spread beside the real images'."""
-    result = evaluate(run, images, n, classifier_steps, w1_steps, seed, resolve_device(device, threads),
-                      progress=not quiet, skip_bad=skip_bad)
-    click.echo(json.dumps(result) if as_json else format_eval(result))
-
-
-def apply_options(f: Any) -> Any:
-    """RUN, --input, --skip-bad, --device and --threads of encode and reconstruct."""
-    f = skip_bad_option(device_option(threads_option(f)))
-    f = click.option("--input", "inputs", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
-                     help="Folder of images (searched recursively).")(f)
-    return click.argument("run", type=click.Path(exists=True, path_type=Path))(f)
+    return evaluate(cfg.run, cfg.images, cfg.n, cfg.classifier_steps, cfg.w1_steps, cfg.seed, cfg.torch_device(),
+                    progress=not cfg.quiet, skip_bad=cfg.skip_bad)
 
 
 @command.command("encode")
-@apply_options
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The .npz file to write: z (one row per image) and files (their names); never overwritten.")
-def encode_command(run: Path, inputs: Path, output: Path, skip_bad: bool, device: str, threads: int) -> None:
+@run_argument
+@with_config(EncodeConfig)
+def encode_command(cfg: EncodeConfig) -> None:
     """Encode images with a BiGAN run's encoder E."""
-    n = encode_folder(run, inputs, output, resolve_device(device, threads), skip_bad)
-    click.echo(f"encoded {n} images into {output}")
+    n = encode_folder(cfg.run, cfg.input, cfg.output, cfg.torch_device(), cfg.skip_bad)
+    click.echo(f"encoded {n} images into {cfg.output}")
 
 
 @command.command("reconstruct")
-@apply_options
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for G(E(x)), one image per input with its name (never overwritten).")
-def reconstruct_command(run: Path, inputs: Path, output: Path, skip_bad: bool, device: str, threads: int) -> None:
+@run_argument
+@with_config(ReconstructConfig)
+def reconstruct_command(cfg: ReconstructConfig) -> None:
     """Rebuild images as G(E(x)) with a BiGAN run."""
-    n = reconstruct_folder(run, inputs, output, resolve_device(device, threads), skip_bad)
-    click.echo(f"reconstructed {n} images into {output}")
+    n = reconstruct_folder(cfg.run, cfg.input, cfg.output, cfg.torch_device(), cfg.skip_bad)
+    click.echo(f"reconstructed {n} images into {cfg.output}")

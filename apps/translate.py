@@ -12,7 +12,6 @@ chooses which one (docs/algorithms.md section 6):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,16 @@ from torch import Tensor, nn
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import resolve_device, staged_outputs, train_command, used_run_options
+from ot_gan.apps.common import Evaluation, UseRun, eval_options, run_argument, train_command, with_config
 from ot_gan.color import gray_to_y
-from ot_gan.data import image_files, load_source, read_image, read_images, resize_crop, source_path
-from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
-                           load_checkpoint, train)
-from ot_gan.engine.trainer import DECAY_HELP, option
+from ot_gan.data import load_source, read_image, resize_crop, source_path
+from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, apply_to_folder, check_fits, input_files,
+                           load_generator, train)
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import PatchDiscriminator, ResnetGenerator
 from ot_gan.objectives import OBJECTIVES, get_objective
+from ot_gan.options import option, redefault
 from ot_gan.transport import COSTS, TaskCost, barycentric_targets, transport_plan
 from ot_gan.wasserstein import wasserstein1
 
@@ -49,11 +48,11 @@ class TranslateConfig(TrainConfig):
                                  "with trainA/ and trainB/ sets both domains.", type=str)
     b: str | None = option(None, "Domain B (not needed with a trainA/trainB folder).", type=str)
     size: int = option(128, "Training crop side in pixels (a multiple of 4).", min=4)
-    steps: int = option(100_000, "Generator steps to train for (raise it to extend a finished run).")
-    batch_size: int = option(1, "Global batch size (1 as in the reference CycleGAN).")
-    decay_steps: int = option(50_000, DECAY_HELP)
-    sample_every: int = option(1000, "Steps between sample grids (0 = only at the end).")
-    checkpoint_every: int = option(1000, "Steps between saves of checkpoints/latest.pt.")
+    steps: int = redefault(TrainConfig, "steps", 100_000)
+    batch_size: int = option(1, "Global batch size (1 as in the reference CycleGAN).", min=1)
+    decay_steps: int = redefault(TrainConfig, "decay_steps", 50_000)
+    sample_every: int = redefault(TrainConfig, "sample_every", 1000)
+    checkpoint_every: int = redefault(TrainConfig, "checkpoint_every", 1000)
     guidance: str = option("reference", "reference: OT-CycleGAN targets; cost: the cost in the loss; none: "
                                         "plain CycleGAN.", choices=("reference", "cost", "none"))
     cost: str = option("l2", f"Task cost: {', '.join(COSTS)} or module:function.")
@@ -286,10 +285,8 @@ def train_translator(cfg: TranslateConfig, out: Path, overwrite: bool = False, r
 # ---- apply and eval ----------------------------------------------------------------------------------
 def load_translator(run: Path, direction: str, device: torch.device) -> tuple[ResnetGenerator, dict[str, Any]]:
     """One direction's generator of a trained run (EMA weights if kept) and the run's architecture."""
-    payload = load_checkpoint(find_checkpoint(run), APP)
-    generators = build_generators(payload["architecture"])
-    generators.load_state_dict(generator_weights(payload))
-    return generators[direction].to(device).eval(), payload["architecture"]
+    generators, arch = load_generator(run, APP, build_generators, device)
+    return generators[direction], arch
 
 
 @torch.no_grad()
@@ -310,23 +307,17 @@ def apply_folder(run: Path, inputs: Path, output: Path, direction: str = "a2b", 
                  skip_bad: bool = False) -> int:
     """Translate every image under ``inputs`` into ``output`` with the same relative names (all of
     them or, on failure, none); ``skip_bad`` leaves out files that cannot be read."""
-    if not inputs.is_dir():
-        raise InputError(f"{inputs}: not a folder of images")
+    files = input_files(inputs)
     generator, arch = load_translator(run, direction, device)
-    files = image_files(inputs)
-    if not files:
-        raise InputError(f"{inputs}: no images found")
     channels = arch["channels_a" if direction == "a2b" else "channels_b"]
-    files, _ = read_images(inputs, files, channels, skip_bad, keep=False)
-    with staged_outputs(output, [str(p.relative_to(inputs)) for p in files]) as paths:
-        for src, dst in tqdm(list(zip(files, paths)), desc=f"translate {direction}", disable=not progress):
+    with apply_to_folder(inputs, files, output, channels, skip_bad) as pairs:
+        for src, (dst,) in tqdm(pairs, desc=f"translate {direction}", disable=not progress):
             image = read_image(src, channels)
             if not keep_size:
                 image = resize_crop(image, arch["size"])
             y = run_generator(generator, (image[None] * 2 - 1).to(device), seed)
-            dst.parent.mkdir(parents=True, exist_ok=True)
             save_image((y[0].float().cpu() + 1) / 2, dst)
-    return len(files)
+    return len(pairs)
 
 
 def with_channels(x: Tensor, channels: int) -> Tensor:
@@ -341,18 +332,15 @@ def evaluate(run: Path, a: str, b: str, w1_steps: int = 1000, seed: int = 0,
              skip_bad: bool = False) -> dict[str, Any]:
     """Mismatch (mean task cost between inputs and translations) and realism (W1 to the real
     images of the target domain, and of the untranslated inputs for scale) in both directions."""
-    payload = load_checkpoint(find_checkpoint(run), APP)
-    arch = payload["architecture"]
+    generators, arch = load_generator(run, APP, build_generators, device)
     cfg = TranslateConfig(a=a, b=b, size=arch["size"], seed=seed, skip_bad=skip_bad)
     xa, xb = load_domains(cfg)
     for spec, x, side in ((a, xa, "a"), (b, xb, "b")):
-        if x.shape[1] != arch[f"channels_{side}"]:
-            raise InputError(f"{spec}: images with {x.shape[1]} channels, but the run's domain {side.upper()} has "
-                             f"{arch[f'channels_{side}']} (gray 1, color 3)")
+        check_fits(spec, x, arch[f"channels_{side}"], part=f"the run's domain {side.upper()}")
     cost = TaskCost(arch["cost"])
     result: dict[str, Any] = {"run": str(run), "cost": arch["cost"]}
     for direction, x, y in (("a2b", xa, xb), ("b2a", xb, xa)):
-        generator, _ = load_translator(run, direction, device)
+        generator = generators[direction]
         translated = torch.cat([run_generator(generator, part.to(device), seed).float().cpu() for part in x.split(64)])
         w1 = wasserstein1(translated.flatten(1), y.flatten(1), method="maxal", steps=w1_steps, device=device,
                           seed=seed, progress=progress)
@@ -390,34 +378,39 @@ command.add_command(train_command(TranslateConfig, train_translator, "Train the 
                                   cpu_preset="configs/translate-cpu.yaml"))
 
 
+@dataclass
+class ApplyConfig(UseRun):
+    """translate apply's settings."""
+
+    input: Path | None = option(None, "Folder of images of the direction's source domain (searched recursively).",
+                                type=Path, required=True)
+    output: Path | None = option(None, "Folder for the translations, with the inputs' names (never overwritten).",
+                                 type=Path, required=True)
+    direction: str = option("a2b", "The generator to apply: A to B (a2b) or B to A (b2a).", choices=DIRECTIONS)
+    keep_size: bool = option(False, "Translate at native resolution instead of the training crop.")
+
+
+@dataclass
+class EvalConfig(Evaluation):
+    """translate eval's settings."""
+
+    a: str | None = option(None, "Domain A's test images.", type=str, required=True)
+    b: str | None = option(None, "Domain B's test images.", type=str, required=True)
+
+
 @command.command("apply")
-@click.argument("run", type=click.Path(exists=True, path_type=Path))
-@click.option("--input", "inputs", type=click.Path(path_type=Path), required=True,
-              help="Folder of images of the direction's source domain (searched recursively).")
-@click.option("--output", type=click.Path(path_type=Path), required=True,
-              help="Folder for the translations, with the inputs' names (never overwritten).")
-@click.option("--direction", type=click.Choice(DIRECTIONS), default="a2b", show_default=True)
-@click.option("--keep-size", is_flag=True, help="Translate at native resolution instead of the training crop.")
-@used_run_options
-def apply_command(run: Path, inputs: Path, output: Path, direction: str, keep_size: bool, quiet: bool,
-                  skip_bad: bool, seed: int, device: str, threads: int) -> None:
+@run_argument
+@with_config(ApplyConfig)
+def apply_command(cfg: ApplyConfig) -> None:
     """Translate a folder of images with a trained run (one direction needs one folder)."""
-    n = apply_folder(run, inputs, output, direction, keep_size, seed, resolve_device(device, threads), not quiet,
-                     skip_bad)
-    click.echo(f"translated {n} images {direction} into {output}")
+    n = apply_folder(cfg.run, cfg.input, cfg.output, cfg.direction, cfg.keep_size, cfg.seed, cfg.torch_device(),
+                     not cfg.quiet, cfg.skip_bad)
+    click.echo(f"translated {n} images {cfg.direction} into {cfg.output}")
 
 
 @command.command("eval")
-@click.argument("run", type=click.Path(exists=True, path_type=Path))
-@click.option("--a", "a", required=True, help="Domain A's test images.")
-@click.option("--b", "b", required=True, help="Domain B's test images.")
-@click.option("--w1-steps", type=click.IntRange(1), default=1000, show_default=True,
-              help="Critic steps of each W1 estimate.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@used_run_options
-def eval_command(run: Path, a: str, b: str, w1_steps: int, as_json: bool, quiet: bool, skip_bad: bool, seed: int,
-                 device: str, threads: int) -> None:
+@eval_options(EvalConfig, format_eval)
+def eval_command(cfg: EvalConfig) -> dict[str, Any]:
     """Mismatching degree and realism of a trained run, in both directions."""
-    result = evaluate(run, a, b, w1_steps, seed, resolve_device(device, threads), progress=not quiet,
-                      skip_bad=skip_bad)
-    click.echo(json.dumps(result) if as_json else format_eval(result))
+    return evaluate(cfg.run, cfg.a, cfg.b, cfg.w1_steps, cfg.seed, cfg.torch_device(), progress=not cfg.quiet,
+                    skip_bad=cfg.skip_bad)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import itertools
 import json
 import math
@@ -18,41 +19,61 @@ import click
 import torch
 
 from ot_gan import parallel
-from ot_gan.apps.common import (config_option, device_option, note, resolve_device, seed_option, skip_bad_option,
-                                threads_option)
+from ot_gan.apps.common import SKIP_BAD, note, with_config
 from ot_gan.data import held_out_count, load_source
 from ot_gan.engine import TrainingDiverged
 from ot_gan.errors import InputError
 from ot_gan.features import embed, load_feature_network, network_digest
 from ot_gan.interrupt import stop_on_signals
+from ot_gan.options import Runtime, option
+from ot_gan.wasserstein import (CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS as W1_METHODS, STOP_NOTICE, CriticEstimator,
+                                W1Result, exact_w1, sliced_wasserstein, wasserstein1)
 from ot_gan.sources import CUT_SIZE
-from ot_gan.wasserstein import (CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS as W1_METHODS, STOP_NOTICE, W1Result,
-                                exact_w1, sliced_wasserstein, wasserstein1)
 
 METHODS = (*W1_METHODS, "sliced")  # sliced: the sliced W1, a smaller quantity than W1
+ESTIMATOR = {name: p.default for name, p in inspect.signature(CriticEstimator).parameters.items()}  # its defaults
 
 
 @dataclass
-class WdistConfig:
-    """Everything a W1 measurement depends on."""
+class WdistConfig(Runtime):
+    """Everything a W1 measurement depends on; the critic's defaults are ``CriticEstimator``'s."""
 
     source_a: str
     source_b: str
-    method: str = "maxal"
-    steps: int = 8000
-    batch_size: int = 256
-    width: int = 128
-    depth: int = 4
-    group_size: int | None = None
-    size: int | None = None
-    holdout: float = 0.2
-    exact: bool = True
-    ctransform: bool = False
-    device: str = "auto"
-    threads: int = 1
-    seed: int = 0
-    skip_bad: bool = False
-    features: str | None = None
+    method: str = option("maxal", "maxal reads W1 off a critic with K = 1; bjorck (orthonormal weights, closer on "
+                         "large images, slower steps), maxgp/gp/lp/sn/clip divide by the measured K; exact and "
+                         "sinkhorn are POT's solvers (small sets); sliced is not W1 but the sliced W1, a smaller "
+                         "distance (by a factor that grows with the dimension), printed as such.", choices=METHODS)
+    steps: int = option(ESTIMATOR["steps"], "Most critic steps (training stops earlier once the estimate has "
+                        "settled).", min=1)
+    batch_size: int = option(ESTIMATOR["batch_size"], "Samples a side per critic step.", min=2)
+    width: int = option(ESTIMATOR["width"], "Critic width: units of each hidden layer of the MLP critic (images are "
+                        "flattened into it). Wider critics take longer per step and memorize small sets more "
+                        "(compare W1, the held-out estimate, with 'all samples').", min=1)
+    depth: int = option(ESTIMATOR["depth"], "Critic depth (hidden layers of the MLP).", min=1)
+    group_size: int | None = option(ESTIMATOR["group"], "Features sorted together by the MLP's GroupSort activations "
+                                    "(--width must be a multiple). By default 2 (MaxMin) below 16 dimensions, where "
+                                    "pairs fit the kinks of 2-D potentials best, and 8 from 16 on (if --width is a "
+                                    "multiple of 8), where groups of 8 fit curved potentials (a radial one) much "
+                                    "more closely.", type=int, min=2)
+    size: int | None = option(None, "Side every image source is resized and center-cropped to. By default digits "
+                              f"and arrays keep theirs, and image folders and photos are cut at {CUT_SIZE}.",
+                              type=int, min=4)
+    holdout: float = option(ESTIMATOR["holdout"], "Fraction of each set kept out of training for the held-out "
+                            "estimate.", max=0.9)
+    exact: bool = option(True, "Also print POT's exact W1 when the cost matrix is small enough (up to about "
+                         "8k x 8k).")
+    ctransform: bool = option(ESTIMATOR["ctransform"], "Also print the c-transform of the trained critic on all "
+                              "samples: a certified lower bound of the exact plug-in W1, usually closer to it than "
+                              "the critic alone. For low-dimensional sets (the plug-in W1 is biased upward in high "
+                              "dimension) of up to 50k x 50k samples, also past exact OT's memory limit.")
+    features: str | None = option(None, "Measure W1 between the sets' features, as FID does with Inception: FILE is "
+                                  "a TorchScript module (torch.jit.save), or ARCH:WEIGHTS, a torchvision architecture "
+                                  "with a local state dict (inception_v3:pt_inception.pth: its classifier head is "
+                                  "dropped and images are ImageNet-normalized; set --size to what it takes). Nothing "
+                                  "is downloaded. Features are cached in $XDG_CACHE_HOME/ot-gan/features "
+                                  "(~/.cache/ot-gan/features).", type=str, metavar="FILE")
+    skip_bad: bool = option(False, SKIP_BAD)
 
 
 def load_pair(cfg: WdistConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,7 +129,7 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
     if cfg.ctransform and cfg.method not in CRITIC_METHODS:
         raise InputError(f"--ctransform refines a trained critic; method {cfg.method!r} has none")
     # Under torchrun every rank loads the sets and trains the critic on its share of each batch.
-    rank, world, device = parallel.setup(resolve_device(cfg.device, cfg.threads))
+    rank, world, device = parallel.setup(cfg.torch_device())
     xa, xb = load_pair(cfg)
     if cfg.features:
         xa, xb = feature_pair(cfg.features, (cfg.source_a, xa), (cfg.source_b, xb), device=device,
@@ -264,51 +285,10 @@ def format_table(r: dict[str, Any]) -> str:
 @click.command("wdist")
 @click.argument("source_a")
 @click.argument("source_b")
-@click.option("--method", type=click.Choice(METHODS), default="maxal", show_default=True,
-              help="maxal reads W1 off a critic with K = 1; bjorck (orthonormal weights, closer on large images, "
-                   "slower steps), maxgp/gp/lp/sn/clip divide by the measured K; "
-                   "exact and sinkhorn are POT's solvers (small sets); sliced is not W1 but the sliced W1, a "
-                   "smaller distance (by a factor that grows with the dimension), printed as such.")
-@click.option("--steps", type=click.IntRange(1), default=8000, show_default=True,
-              help="Most critic steps (training stops earlier once the estimate has settled).")
-@click.option("--batch-size", type=click.IntRange(2), default=256, show_default=True)
-@click.option("--width", type=click.IntRange(1), default=128, show_default=True,
-              help="Critic width: units of each hidden layer of the MLP critic (images are flattened into it). "
-                   "Wider critics take longer per step and memorize small sets more (compare W1, the held-out "
-                   "estimate, with 'all samples').")
-@click.option("--depth", type=click.IntRange(1), default=4, show_default=True,
-              help="Critic depth (hidden layers of the MLP).")
-@click.option("--group-size", type=click.IntRange(2), default=None,
-              help="Features sorted together by the MLP's GroupSort activations (--width must be a multiple). "
-                   "By default 2 (MaxMin) below 16 dimensions, where pairs fit the kinks of 2-D potentials "
-                   "best, and 8 from 16 on (if --width is a multiple of 8), where groups of 8 fit curved "
-                   "potentials (a radial one) much more closely.")
-@click.option("--size", type=click.IntRange(4), default=None,
-              help="Side every image source is resized and center-cropped to. By default digits and arrays "
-                   f"keep theirs, and image folders and photos are cut at {CUT_SIZE}.")
-@click.option("--holdout", type=click.FloatRange(0, 0.9), default=0.2, show_default=True,
-              help="Fraction of each set kept out of training for the held-out estimate.")
-@click.option("--exact/--no-exact", default=True, show_default=True,
-              help="Also print POT's exact W1 when the cost matrix is small enough (up to about 8k x 8k).")
-@click.option("--ctransform", is_flag=True,
-              help="Also print the c-transform of the trained critic on all samples: a certified lower bound "
-                   "of the exact plug-in W1, usually closer to it than the critic alone. For low-dimensional "
-                   "sets (the plug-in W1 is biased upward in high dimension) of up to 50k x 50k samples, "
-                   "also past exact OT's memory limit.")
-@click.option("--features", metavar="FILE",
-              help="Measure W1 between the sets' features, as FID does with Inception: FILE is a TorchScript module "
-                   "(torch.jit.save), or ARCH:WEIGHTS, a torchvision architecture with a local state dict "
-                   "(inception_v3:pt_inception.pth: its classifier head is dropped and images are "
-                   "ImageNet-normalized; set --size to what it takes). Nothing is downloaded. Features are "
-                   "cached in $XDG_CACHE_HOME/ot-gan/features (~/.cache/ot-gan/features).")
-@skip_bad_option
-@device_option
-@threads_option
-@seed_option
-@config_option
+@with_config(WdistConfig)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def command(as_json: bool, quiet: bool, **options: Any) -> None:
+def command(cfg: WdistConfig, as_json: bool, quiet: bool) -> None:
     """Estimate the Wasserstein-1 distance between SOURCE_A and SOURCE_B.
 
     \b
@@ -319,7 +299,6 @@ def command(as_json: bool, quiet: bool, **options: Any) -> None:
       ot-gan wdist photos_a/ photos_b/ --size 299 --features inception_v3:pt_inception.pth
       ot-gan wdist photos_a/ photos_b/ --config configs/wdist-images-cpu.yaml   (CPU-sized)
     """
-    cfg = WdistConfig(**options)
     result = _finite_or_none(run(cfg, progress=not quiet))
     if parallel.rank_and_world()[0] > 0:  # under torchrun rank 0 reports for all
         return

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import torch
 
-from ot_gan.apps.synthesize import SynthConfig, class_means, load_generator, load_images, score, train_synthesizer
+from ot_gan.apps.synthesize import (APP, SynthConfig, build_generator, class_means, load_images, score,
+                                    train_synthesizer)
+from ot_gan.engine import load_generator
 
 VARIANTS = {
     "amgan (default: mode seeking 10 + class spread)": dict(mode="amgan"),
@@ -60,7 +62,7 @@ def main() -> None:
             start = time.perf_counter()
             train_synthesizer(cfg, run)
             seconds = time.perf_counter() - start
-            generator, arch = load_generator(run, torch.device("cpu"))
+            generator, arch = load_generator(run, APP, build_generator)
             r = score(generator, arch, real, n=1000, classifier_steps=1000, w1_steps=2000)
             m = class_means(r)
             print(" | ".join([name, f"{r['am_score']:.3f}", f"{m['hit_rate']:.3f}" if "hit_rate" in m else "-",

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import torch
 
-from ot_gan.apps.synthesize import SynthConfig, class_means, load_generator, load_images, score, train_synthesizer
+from ot_gan.apps.synthesize import (APP, SynthConfig, build_generator, class_means, load_images, score,
+                                    train_synthesizer)
+from ot_gan.engine import load_generator
 
 VARIANTS = {
     "none": {},
@@ -54,7 +56,7 @@ def main() -> None:
             start = time.perf_counter()
             train_synthesizer(SynthConfig(**base, **VARIANTS[name]), out)
             seconds = time.perf_counter() - start
-            generator, arch = load_generator(out, torch.device("cpu"))
+            generator, arch = load_generator(out, APP, build_generator)
             r = score(generator, arch, real, n=1000, classifier_steps=500, w1_steps=1000, seed=args.seed)
             accs = r.get("class_accuracy")
             hits = f"{sum(accs.values()) / len(accs):.3f}" if accs else "-"

@@ -20,7 +20,7 @@ from torch import Tensor
 import engine_toy
 from engine_toy import NOISE, ToyConfig, ToyGAN, run
 from ot_gan.data import load_source
-from ot_gan.engine import TrainingDiverged, load_checkpoint, save_checkpoint
+from ot_gan.engine import TrainingDiverged, check_fits, load_checkpoint, save_checkpoint
 from ot_gan.engine.pace import Pace, duration
 from ot_gan.engine.trainer import lr_factor
 from ot_gan.errors import InputError
@@ -261,3 +261,13 @@ def test_two_gloo_processes_agree_with_one(tmp_path: Path) -> None:
             torch.testing.assert_close(two[key], value, rtol=1e-4, atol=1e-5, msg=key)
     assert abs(one["regularizer.multiplier"]) > 0.01  # the multiplier has moved, and the same way on 2 ranks
     assert latest(tmp_path / "ddp")["step"] == 30
+
+
+def test_check_fits_refuses_other_channels_and_classes() -> None:
+    images = torch.zeros(2, 3, 4, 4)
+    check_fits("x", images, 3, ["a", "b"], ["a", "b"])
+    check_fits("x", images, 3, ["a", "c"])  # an unconditional run takes any classes
+    with pytest.raises(InputError, match=r"^x: images with 3 channels, but the run's domain A has 1 \(gray 1"):
+        check_fits("x", images, 1, part="the run's domain A")
+    with pytest.raises(InputError, match="^x: classes a, c, but the run has classes a, b$"):
+        check_fits("x", images, 3, ["a", "c"], ["a", "b"])

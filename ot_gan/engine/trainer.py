@@ -40,44 +40,33 @@ from ot_gan.errors import InputError, NamesSettings
 from ot_gan.interrupt import stop_on_signals
 from ot_gan.lipschitz import Regularizer
 from ot_gan.optim import REDUCES, AdaShift
-
-
-def option(default: Any, help: str, **extra: Any) -> Any:
-    """A config field that is also a command-line option (apps/common.py reads the metadata:
-    ``choices``, ``type``, and the range ``min``, ``max``, ``min_open``, ``max_open``)."""
-    return dataclasses.field(default=default, metadata={"help": help, **extra})
-
-
-DECAY_HELP = "Decay the learning rate linearly to 0 over the last N steps (over all steps when N is larger)."
+from ot_gan.options import Runtime, option
 
 
 @dataclass
-class TrainConfig:
-    """The engine's settings; each app's config extends it. Every field is a CLI flag and a
-    --config key."""
+class TrainConfig(Runtime):
+    """The engine's settings; each app's config extends it (``redefault`` changes a default).
+    Every field is a CLI flag and a --config key."""
 
-    steps: int = option(10_000, "Generator steps to train for (raise it to extend a finished run).")
+    steps: int = option(10_000, "Generator steps to train for (raise it to extend a finished run).", min=1)
     max_time: float = option(0.0, "Minutes after which this process saves a checkpoint and stops, with an "
                                   "estimate of the rest (run the same command again to go on; 0 = no limit).")
-    batch_size: int = option(64, "Global batch size, split over the processes under torchrun.")
-    n_critic: int = option(1, "Critic steps per generator step.")
+    batch_size: int = option(64, "Global batch size, split over the processes under torchrun.", min=1)
+    n_critic: int = option(1, "Critic steps per generator step.", min=1)
     optimizer: str = option("adashift", "Optimizer of both networks (rmsprop: the original WGAN's).",
                             choices=("adashift", "adam", "rmsprop"))
     lr: float = option(2e-4, "Learning rate of both networks.", min_open=True)
     betas: tuple[float, float] = option((0.0, 0.999), "AdaShift/Adam beta1 and beta2 "
                                                       "(beta1 0 is AdaShift's GAN setting).", max=1, max_open=True)
     reduce: str = option("max_mean", "AdaShift's block reduce of the second moment.", choices=REDUCES)
-    decay_steps: int = option(0, DECAY_HELP)
+    decay_steps: int = option(0, "Decay the learning rate linearly to 0 over the last N steps (over all steps "
+                                       "when N is larger).")
     ema: float = option(0.0, "Decay of an exponential moving average of the generator used for "
                               "sampling (e.g. 0.999; 0 = off).", max=1, max_open=True)
-    log_every: int = option(50, "Steps between lines of metrics.jsonl.")
+    log_every: int = option(50, "Steps between lines of metrics.jsonl.", min=1)
     sample_every: int = option(500, "Steps between sample grids (0 = only at the end).")
-    checkpoint_every: int = option(500, "Steps between saves of checkpoints/latest.pt.")
+    checkpoint_every: int = option(500, "Steps between saves of checkpoints/latest.pt.", min=1)
     keep_every: int = option(0, "Also keep checkpoints/step_N.pt every N steps (0 = never).")
-    seed: int = option(0, "Random seed.")
-    device: str = option("auto", "Where to train: auto picks cuda when a GPU is present.",
-                         choices=("auto", "cpu", "cuda"))
-    threads: int = option(1, "CPU threads for torch (more than one can be far slower on a busy machine).")
     bf16: bool = option(False, "CUDA only: bf16 autocast.")
     channels_last: bool = option(False, "CUDA only: channels-last memory format.")
     tensorboard: bool = option(True, "Log to RUN/tensorboard when the tensorboard package is installed.")
@@ -120,17 +109,6 @@ class TrainResult:
     metrics: dict[str, float]
 
 
-def pick_device(name: str) -> torch.device:
-    """The device named auto, cpu or cuda."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("{device}: no CUDA device is available; use the CPU", device="cuda")
-    if name not in ("cpu", "cuda"):
-        raise InputError("{device}: choose auto, cpu or cuda", device=name)
-    return torch.device(name)
-
-
 def lr_factor(step: int, steps: int, decay_steps: int) -> float:
     """The learning-rate multiplier at ``step``: 1 until the last ``decay_steps`` steps, then falling
     linearly to 0 at ``steps``. A decay longer than the run covers the whole run, so that a short
@@ -146,8 +124,7 @@ def train(make_task: Callable[[], Task], config: TrainConfig, data: dict[str, An
     ``data`` maps names to tensors (sampled independently) or tuples of tensors (sampled with the
     same indices, e.g. images and labels). Resumes ``out`` when it holds a run of the same app.
     """
-    torch.set_num_threads(config.threads)
-    rank, world, device = parallel.setup(pick_device(config.device))
+    rank, world, device = parallel.setup(config.torch_device())
     if config.batch_size % world:
         raise InputError(f"{{batch_size}} does not split over {world} processes", batch_size=config.batch_size)
     torch.manual_seed(config.seed)

@@ -4,9 +4,7 @@ accepted silently is now one line and exit code 2, or a run that works, or a cle
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -14,10 +12,9 @@ import numpy as np
 import ot
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from ot_gan.apps.cli import cli
+from cli_run import ENV, command_line, run
 from ot_gan.data import load_source
 
 TINY_SYNTH = ["--size", "8", "--width", "4", "--noise-dim", "4", "--batch-size", "8",
@@ -25,12 +22,6 @@ TINY_SYNTH = ["--size", "8", "--width", "4", "--noise-dim", "4", "--batch-size",
 TINY_TRANSLATE = ["--size", "8", "--width", "4", "--blocks", "1", "--critic-width", "4", "--critic-layers", "1",
                   "--batch-size", "2", "--ot-subset", "20", "--sample-every", "0", "--quiet"]
 
-
-def run(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if result.exit_code == 1 and result.exc_info:  # an unexpected exception: show it
-        raise result.exc_info[1]
-    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -167,9 +158,8 @@ def test_warnings_are_one_line_each(tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
         for i in range(4):
             Image.new("RGB", (8, 8), (60 * i, 0, 0)).save(tmp_path / name / f"{i}.png")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    proc = subprocess.run([sys.executable, "-m", "ot_gan.apps.cli", "wdist", tmp_path / "a", tmp_path / "b",
-                           "--size", "16", "--steps", "5", "--quiet"], capture_output=True, text=True, env=env)
+    proc = subprocess.run(command_line("wdist", tmp_path / "a", tmp_path / "b", "--size", "16", "--steps", "5", "--quiet"),
+                          capture_output=True, text=True, env=ENV)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines() == [f"ot-gan: warning: {tmp_path / name}: 4 of 4 images are smaller than 16 px "
                                         "and were upscaled" for name in ("a", "b")]

@@ -10,22 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from ot_gan.apps.cli import cli
+from cli_run import run
 from ot_gan.color import luminance
 from ot_gan.data import read_image
 
 FAST = ["--size", "8", "--width", "4", "--critic-width", "16", "--batch-size", "32", "--quiet"]
 STEPS = 500
 
-
-def run(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if result.exit_code == 1 and result.exc_info:
-        raise result.exc_info[1]
-    return result.exit_code, result.stdout, result.stderr
 
 
 def train_run(out: Path, *args: object) -> Path:

@@ -15,11 +15,11 @@ from ot_gan.apps.synthesize import SynthConfig
 from ot_gan.apps.translate import TranslateConfig
 
 CONFIGS = Path(__file__).parents[2] / "configs"
-APPS = {"synthesize": SynthConfig, "translate": TranslateConfig, "colorize": ColorizeConfig}
+APPS = {"synthesize": SynthConfig, "translate": TranslateConfig, "colorize": ColorizeConfig, "wdist": wdist.WdistConfig}
 
 
 def defaults(cls: type) -> dict:
-    values = {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls) if f.metadata}
+    values = {f.name: f.default for f in dataclasses.fields(cls) if f.metadata}
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 

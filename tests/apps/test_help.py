@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
+from cli_run import run
 from ot_gan.apps.cli import COMMANDS, cli
 from ot_gan.sources import SOURCES
 
@@ -25,10 +25,17 @@ def commands(cmd: click.Command = cli, path: tuple[str, ...] = ()) -> Iterator[t
             yield from commands(cmd.get_command(ctx, name), (*path, name))
 
 
+def command_at(*path: str) -> click.Command:
+    command: click.Command = cli
+    for name in path:
+        command = command.get_command(click.Context(command), name)
+    return command
+
+
 def help_text(*path: str) -> str:
-    result = CliRunner().invoke(cli, [*path, "--help"], terminal_width=200)
-    assert result.exit_code == 0, result.output
-    return result.output
+    code, out, err = run(*path, "--help", width=200)
+    assert code == 0, err
+    return out
 
 
 @pytest.mark.parametrize("path", list(commands()), ids=lambda p: " ".join(p) or "ot-gan")
@@ -37,7 +44,7 @@ def test_help_is_plain_text_and_device_says_what_it_does(path: tuple[str, ...]) 
     assert "``" not in text
     device = [line for line in text.splitlines() if line.strip().startswith("--device")]
     if device:
-        assert ("Where to train" in device[0]) == (path[-1] == "train"), device[0]
+        assert "Where to run: auto picks cuda when a GPU is present." in device[0], device[0]  # Runtime's, once
 
 
 @pytest.mark.parametrize("path, shown", [
@@ -53,11 +60,11 @@ def test_ranges_are_the_real_ones(path: tuple[str, ...], shown: list[str]) -> No
 
 def test_the_config_key_of_json_is_json(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("json: true\nmethod: exact\n")
-    result = CliRunner().invoke(cli, ["wdist", "gaussians:20", "rings:20", "--config", str(tmp_path / "c.yaml")])
-    assert result.exit_code == 0 and json.loads(result.stdout)["method"] == "exact", result.output
+    code, out, err = run("wdist", "gaussians:20", "rings:20", "--config", tmp_path / "c.yaml")
+    assert code == 0 and json.loads(out)["method"] == "exact", err
     (tmp_path / "old.yaml").write_text("as_json: true\n")
-    result = CliRunner().invoke(cli, ["wdist", "gaussians:20", "rings:20", "--config", str(tmp_path / "old.yaml")])
-    assert result.exit_code == 2 and "unknown keys as_json" in result.stderr and ", json," in result.stderr
+    code, _, err = run("wdist", "gaussians:20", "rings:20", "--config", tmp_path / "old.yaml")
+    assert code == 2 and "unknown keys as_json" in err and ", json," in err
 
 
 def test_help_and_import_load_neither_torch_nor_the_commands() -> None:
@@ -90,3 +97,18 @@ def test_the_help_and_the_readme_list_the_registered_sources() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     table = readme.split("| built-in source | what it is |\n| --- | --- |\n")[1].split("\n\n")[0]
     assert [tuple(cell.strip(" `") for cell in line.strip("|").split("|")) for line in table.splitlines()] == rows
+
+
+@pytest.mark.parametrize("path", [p for p in commands() if p and not isinstance(command_at(*p), click.Group)],
+                         ids=" ".join)
+def test_every_command_takes_a_config(path: tuple[str, ...]) -> None:
+    assert "--config FILE" in help_text(*path)
+
+
+def test_a_config_key_is_the_flag_even_where_the_field_is_not(tmp_path: Path) -> None:
+    """``class`` for --class (the field class_), read by a command that uses a run."""
+    (tmp_path / "c.yaml").write_text("class: '3'\nn: 5\nthreads: 2\ngrid: true\n")
+    sample = command_at("synthesize", "sample")
+    ctx = sample.make_context("sample", [str(tmp_path), "--output", str(tmp_path / "o"), "--config",
+                                         str(tmp_path / "c.yaml")])
+    assert (ctx.params["class_"], ctx.params["n"], ctx.params["threads"], ctx.params["grid"]) == ("3", 5, 2, True)

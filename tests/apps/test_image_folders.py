@@ -8,20 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
+from cli_run import run
 import ot_gan.apps.translate
-from ot_gan.apps.cli import cli
 from ot_gan.data import load_source
 from ot_gan.errors import UnreadableImages
 
-
-def run(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if result.exit_code == 1 and result.exc_info:  # an unexpected exception: show it
-        raise result.exc_info[1]
-    return result.exit_code, result.stdout, result.stderr
 
 
 def photo_folder(folder: Path, good: int, bad: int) -> Path:

@@ -7,17 +7,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from ot_gan.apps.cli import cli
+from cli_run import ENV, command_line, run
 from ot_gan.apps.translate import TranslateConfig, load_domains, load_translator, run_generator, train_translator
 from ot_gan.engine import load_checkpoint
 from ot_gan.transport import TaskCost
@@ -26,12 +24,6 @@ from ot_gan.wasserstein import wasserstein1
 TINY = dict(a="colordigits:0", b="colordigits:1", size=8, width=16, blocks=2, critic_width=16, critic_layers=1,
             batch_size=8, decay_steps=0, quiet=True)
 
-
-def run(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if result.exit_code == 1 and result.exc_info:  # an unexpected exception: show it
-        raise result.exc_info[1]
-    return result.exit_code, result.stdout, result.stderr
 
 
 def mismatch_and_realism(out: Path, cfg: TranslateConfig) -> tuple[float, float]:
@@ -103,9 +95,7 @@ def test_train_interrupt_resume_apply(tmp_path: Path) -> None:
     args = ["translate", "train", "--a", tmp_path / "data", "--out", tmp_path / "run", "--size", "8", "--width", "8",
             "--blocks", "1", "--critic-width", "8", "--critic-layers", "1", "--batch-size", "2", "--decay-steps", "0",
             "--checkpoint-every", "5", "--quiet"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    proc = subprocess.Popen([sys.executable, "-m", "ot_gan.apps.cli", *map(str, args), "--steps", "100000"],
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(command_line(*args, "--steps", "100000"), stderr=subprocess.PIPE, text=True, env=ENV)
     latest = tmp_path / "run" / "checkpoints" / "latest.pt"
     deadline = time.time() + 120
     while not latest.exists() and time.time() < deadline and proc.poll() is None:

@@ -3,22 +3,15 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import warnings
 
 import numpy as np
 import ot
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from ot_gan.apps.cli import cli
-
-
-def run(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
+from cli_run import command_line, run
 
 
 def test_exact_json_matches_pot(tmp_path):
@@ -57,8 +50,8 @@ def test_ctransform_row_and_json():
 
 @pytest.mark.slow
 def test_ctrl_c_stops_training_and_prints_the_estimate_so_far():
-    proc = subprocess.Popen([sys.executable, "-m", "ot_gan.apps.cli", "wdist", "gaussians:400", "rings:400",
-                             "--steps", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command_line("wdist", "gaussians:400", "rings:400", "--steps", "100000"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = ""
     while "W1 maxal" not in seen:  # the progress bar: training has begun
         seen += proc.stderr.read(1) or pytest.fail(f"no progress bar: {seen}")
@@ -224,8 +217,8 @@ def test_two_gloo_processes_agree_with_one():
     one process on the same global batches. 17 s, most of it starting three Pythons with torch."""
     args = ["wdist", "gaussians:300", "rings:300", "--steps", "100", "--batch-size", "32", "--width", "32",
             "--depth", "2", "--json", "--quiet", "--no-exact"]
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "ot_gan.apps.cli", *args], capture_output=True, text=True, timeout=300,
+    torchrun = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
+    done = subprocess.run(command_line(*args, launcher=torchrun), capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     two = json.loads(done.stdout)  # rank 0 alone prints
