@@ -158,7 +158,7 @@ device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda
                              help="Where to run: auto picks cuda when a GPU is present.")
 skip_bad_option = click.option("--skip-bad", is_flag=True, help="Leave out image files that cannot be read "
                                "(a warning counts them) instead of stopping.")
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+seed_option = click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Random seed.")
 
 
 threads_option = click.option("--threads", type=click.IntRange(1), default=1, show_default=True,

@@ -89,6 +89,9 @@ CASES = {
                                 "--quiet"], "colordigits:0: images with 3 channels, but the run's domain A has 1"),
     "unicode-digit-count": (["wdist", "rings:²", "gaussians"], "rings:²: expected a positive integer"),
     "unicode-digit-class": (["wdist", "digits:²", "digits"], "digits:²: the digit class must be 0-9"),
+    "negative-seed": (["wdist", "gaussians", "rings", "--seed", "-1"], "'--seed': -1 is not in the range x>=0"),
+    "negative-seed-of-sample": (["synthesize", "sample", "{synth}", "--seed", "-1", "--output", "{t}/o"],
+                                "'--seed': -1 is not in the range x>=0"),
     "unicode-digit-sample-class": (["synthesize", "sample", "{synth}", "--class", "²", "--output", "{t}/o"],
                                    "--class ²: the run's classes are 0, 1"),
     # point 5: accepted silently
