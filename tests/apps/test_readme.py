@@ -1,5 +1,6 @@
 """Every command of the README's CLI tour parses as quoted: each subcommand and flag exists and
-each value is of the flag's type (the runs themselves are what the other app tests do, smaller)."""
+each value is of the flag's type (the runs themselves are what the other app tests do, smaller);
+and every flag the prose quotes is one of ot-gan's."""
 
 import re
 import shlex
@@ -34,3 +35,22 @@ def test_readme_command_parses_as_quoted(line, tmp_path, monkeypatch):
         sub = click.Context(command, info_name=name, parent=sub)
     command.parse_args(sub, rest)  # raises click.UsageError on an unknown flag or a bad value
     assert not sub.args  # nothing left over
+
+
+def flags(command: click.Command) -> set[str]:
+    """The long flags of ``command`` and of its subcommands."""
+    own = {o for p in command.params for o in (*p.opts, *p.secondary_opts) if o.startswith("--")}
+    if isinstance(command, click.Group):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            own |= flags(command.get_command(ctx, name))
+    return own
+
+
+def test_flags_quoted_in_the_prose_are_ot_gans() -> None:
+    """The README said `--group 8` where the flag is --group-size (a bench script's or torchrun's
+    flags are quoted with their command)."""
+    spans = re.findall(r"`([^`\n]+)`", README.read_text())
+    quoted = {f for s in spans if not s.startswith(("python ", "torchrun "))
+              for f in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", s)}
+    assert quoted and quoted <= flags(cli), sorted(quoted - flags(cli))
