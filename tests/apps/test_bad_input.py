@@ -185,3 +185,18 @@ def test_a_float32_npy_becomes_a_tensor_without_a_warning(tmp_path: Path) -> Non
         warnings.simplefilter("error")
         assert torch.as_tensor(load_source(str(tmp_path / "x.npy")).data).sum() == 8
     assert np.load(tmp_path / "x.npy").sum() == 8  # nothing written back
+
+
+def test_a_five_image_folder_says_it_has_no_held_out_estimate(tmp_path: Path) -> None:
+    """One image a side is held out, too few for the held-out figure: the output said 'nothing was
+    held out' and cautioned that the (absent) interval was wide."""
+    (tmp_path / "five").mkdir()
+    for i in range(5):
+        Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / "five" / f"{i}.png")
+    code, out, err = run("wdist", tmp_path / "five", tmp_path / "five", "--size", "8", "--steps", "5", "--quiet")
+    text = " ".join(out.split())
+    assert code == 0 and "(no held-out estimate)" in text, err
+    assert "caution: only 1 held-out sample in the smaller set, too few for a held-out estimate" in text
+    assert "interval is wide" not in text
+    code, out, err = run("wdist", "gaussians:50", "rings:50", "--holdout", "0", "--steps", "5", "--quiet")
+    assert code == 0 and "held-out sample" not in out, out  # --holdout 0: none held out, by choice
