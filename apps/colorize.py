@@ -135,13 +135,14 @@ class ColorizeTask(Task):
 
 def load_color_images(spec: str, side: int, seed: int = 0, skip_bad: bool = False) -> tuple[Tensor, int]:
     """Color images resized/cropped to ``side`` as YUV in [-1, 1], and the count of gray ones skipped
-    (``skip_bad``: also of files that cannot be read)."""
+    (``skip_bad`` leaves out the files that cannot be read, with their own warning)."""
     path = Path(spec).expanduser()
     if path.is_dir():
         files = image_files(path)
-        _, images = read_images(path, [p for p in files if not is_gray(p)], 3, skip_bad)
+        candidates = [p for p in files if not is_gray(p)]
+        _, images = read_images(path, candidates, 3, skip_bad)
         colored = [img for img in images if (img.amax(0) - img.amin(0)).max() > 2 / 255]  # RGB files of gray content
-        skipped = len(files) - len(colored)
+        skipped = len(files) - len(candidates) + len(images) - len(colored)
         if not colored:
             raise InputError(f"{spec}: no color images" + (f" ({skipped} gray ones skipped)" if skipped else ""))
         data = torch.stack([resize_crop(img, side) for img in colored]) * 2 - 1
