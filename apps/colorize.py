@@ -24,7 +24,7 @@ from torchvision.transforms.v2.functional import center_crop
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import resolve_device, staged_outputs, train_command, used_run_options
+from ot_gan.apps.common import note, resolve_device, staged_outputs, train_command, used_run_options
 from ot_gan.color import gray_to_y, rgb_to_yuv, yuv_to_rgb
 from ot_gan.data import image_files, is_gray, load_source, read_image, read_images, resize_crop
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, find_checkpoint, generator_weights,
@@ -160,7 +160,7 @@ def train_colorizer(cfg: ColorizeConfig, out: Path, overwrite: bool = False, res
     """Train on ``cfg.images`` into the run directory ``out``."""
     images, skipped = load_color_images(cfg.images, 2 * cfg.size, cfg.seed, cfg.skip_bad)
     if skipped and not cfg.quiet:
-        click.echo(f"skipped {skipped} gray images of {cfg.images}", err=True)
+        note(f"skipped {skipped} gray images of {cfg.images}")
     preview = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed))[:5]]
     preview = resize_crop(preview, cfg.size)
     spread = chroma_spread(images, cfg.size, cfg.seed)
