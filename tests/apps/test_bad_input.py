@@ -58,6 +58,7 @@ def write_cases(t: Path) -> None:
     (t / "wrong-type.yaml").write_text("size: [16]\n")
     (t / "betas.yaml").write_text("betas: 0.9\n")
     (t / "ema.yaml").write_text("ema: 2\n")
+    (t / "not-yaml.yaml").write_text("steps: 5\n- x\n")
     (t / "one").mkdir()
     Image.new("RGB", (8, 8), "red").save(t / "one" / "a.png")
     (t / "two").mkdir()
@@ -78,6 +79,8 @@ CASES = {
                                  "{t}/file/out", "--quiet"], "file: exists and is not a folder"),
     "yaml-wrong-type": (["synthesize", "train", "--config", "{t}/wrong-type.yaml", "--out", "{t}/run"],
                         "wrong-type.yaml: size: [16] is not a valid integer range"),
+    "yaml-syntax": (["synthesize", "train", "--config", "{t}/not-yaml.yaml", "--out", "{t}/run"],
+                    "not-yaml.yaml: not valid YAML: expected <block end>, but found '-' (line 2, column 1)"),
     "yaml-betas-not-a-pair": (["synthesize", "train", "--config", "{t}/betas.yaml", "--out", "{t}/run"],
                               "betas.yaml: betas: 0.9 is not a list of 2 values"),
     "yaml-ema-2": (["synthesize", "train", "--config", "{t}/ema.yaml", "--out", "{t}/run"],
