@@ -23,7 +23,7 @@ from torchvision.transforms.v2.functional import center_crop
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import Evaluation, UseRun, eval_options, run_argument, train_command, with_config
+from ot_gan.apps.common import Evaluation, UseRun, eval_options, note, run_argument, train_command, with_config
 from ot_gan.color import gray_to_y, rgb_to_yuv, yuv_to_rgb
 from ot_gan.data import image_files, is_gray, load_source, read_image, read_images, resize_crop, source_path
 from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, apply_to_folder, input_files, load_generator,
@@ -134,13 +134,14 @@ class ColorizeTask(Task):
 
 def load_color_images(spec: str, side: int, seed: int = 0, skip_bad: bool = False) -> tuple[Tensor, int]:
     """Color images resized/cropped to ``side`` as YUV in [-1, 1], and the count of gray ones skipped
-    (``skip_bad``: also of files that cannot be read)."""
+    (``skip_bad`` leaves out the files that cannot be read, with their own warning)."""
     path = source_path(spec)
     if path is not None and path.is_dir():
         files = image_files(path)
-        _, images = read_images(path, [p for p in files if not is_gray(p)], 3, skip_bad)
+        candidates = [p for p in files if not is_gray(p)]
+        _, images = read_images(path, candidates, 3, skip_bad)
         colored = [img for img in images if (img.amax(0) - img.amin(0)).max() > 2 / 255]  # RGB files of gray content
-        skipped = len(files) - len(colored)
+        skipped = len(files) - len(candidates) + len(images) - len(colored)
         if not colored:
             raise InputError(f"{spec}: no color images" + (f" ({skipped} gray ones skipped)" if skipped else ""))
         data = torch.stack([resize_crop(img, side) for img in colored]) * 2 - 1
@@ -156,7 +157,7 @@ def train_colorizer(cfg: ColorizeConfig, out: Path, overwrite: bool = False, res
     """Train on ``cfg.images`` into the run directory ``out``."""
     images, skipped = load_color_images(cfg.images, 2 * cfg.size, cfg.seed, cfg.skip_bad)
     if skipped and not cfg.quiet:
-        click.echo(f"skipped {skipped} gray images of {cfg.images}", err=True)
+        note(f"skipped {skipped} gray images of {cfg.images}")
     preview = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed))[:5]]
     preview = resize_crop(preview, cfg.size)
     spread = chroma_spread(images, cfg.size, cfg.seed)

@@ -122,8 +122,12 @@ def load_config(ctx: click.Context, param: click.Parameter, value: str | None) -
     path = Path(value)
     try:
         config = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
+    except OSError as err:
         raise BadInput(f"{value}: cannot read the config ({err.__class__.__name__}: {err})") from None
+    except yaml.YAMLError as err:  # PyYAML's message spans lines: its problem and where, on one
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise BadInput(f"{value}: not valid YAML: {getattr(err, 'problem', None) or err}{where}") from None
     if not isinstance(config, dict):
         raise BadInput(f"{value}: a config is a YAML mapping of option names to values")
     options = {max(p.opts, key=len).lstrip("-").replace("-", "_"): p for p in ctx.command.params

@@ -204,9 +204,12 @@ def cautions(r: dict[str, Any]) -> list[str]:
     if r["method"] == "maxal" and k is not None and abs(k - 1) > 0.02:
         found.append(f"K = {k:.3f} is more than 2% from 1, so the estimate is off by about as much; "
                      "more --steps may help.")
-    held = r.get("n_heldout")
-    if held and min(held) < 100:
-        found.append(f"only {min(held)} held-out samples in the smaller set: the interval is wide.")
+    held = min(r.get("n_heldout") or [0])  # 0 with --holdout 0: nothing held out, by choice
+    if held == 1:  # the estimator needs 2 a side for a held-out figure
+        found.append("only 1 held-out sample in the smaller set, too few for a held-out estimate: W1 is the critic "
+                     "on its training samples.")
+    elif 1 < held < 100:
+        found.append(f"only {held} held-out samples in the smaller set: the interval is wide.")
     ci = r.get("ci95")
     if ci and ci[0] <= 0 <= ci[1]:
         found.append("the interval includes 0: these samples do not tell the two sets apart.")
@@ -276,7 +279,7 @@ def format_table(r: dict[str, Any]) -> str:
                  "upward in high dimension." if plug else " and is biased upward when the critic memorizes them.")
         lines += ["", *textwrap.wrap(note, 100, break_on_hyphens=False)]
     elif critic:
-        lines += ["", "W1 = the critic on the samples it trained on (nothing was held out): the plug-in W1 of "
+        lines += ["", "W1 = the critic on the samples it trained on (no held-out estimate): the plug-in W1 of "
                       "these sets, biased upward in high dimension."]
     lines += [""] * bool(r.get("cautions")) + [line for c in r.get("cautions", []) for line in textwrap.wrap(f"caution: {c}", 100, break_on_hyphens=False)]
     return "\n".join(lines)

@@ -49,6 +49,7 @@ def write_cases(t: Path) -> None:
     (t / "wrong-type.yaml").write_text("size: [16]\n")
     (t / "betas.yaml").write_text("betas: 0.9\n")
     (t / "ema.yaml").write_text("ema: 2\n")
+    (t / "not-yaml.yaml").write_text("steps: 5\n- x\n")
     (t / "one").mkdir()
     Image.new("RGB", (8, 8), "red").save(t / "one" / "a.png")
     (t / "two").mkdir()
@@ -69,6 +70,8 @@ CASES = {
                                  "{t}/file/out", "--quiet"], "file: exists and is not a folder"),
     "yaml-wrong-type": (["synthesize", "train", "--config", "{t}/wrong-type.yaml", "--out", "{t}/run"],
                         "wrong-type.yaml: size: [16] is not a valid integer range"),
+    "yaml-syntax": (["synthesize", "train", "--config", "{t}/not-yaml.yaml", "--out", "{t}/run"],
+                    "not-yaml.yaml: not valid YAML: expected <block end>, but found '-' (line 2, column 1)"),
     "yaml-betas-not-a-pair": (["synthesize", "train", "--config", "{t}/betas.yaml", "--out", "{t}/run"],
                               "betas.yaml: betas: 0.9 is not a list of 2 values"),
     "yaml-ema-2": (["synthesize", "train", "--config", "{t}/ema.yaml", "--out", "{t}/run"],
@@ -80,6 +83,9 @@ CASES = {
                                 "--quiet"], "colordigits:0: images with 3 channels, but the run's domain A has 1"),
     "unicode-digit-count": (["wdist", "rings:²", "gaussians"], "rings:²: expected a positive integer"),
     "unicode-digit-class": (["wdist", "digits:²", "digits"], "digits:²: the digit class must be 0-9"),
+    "negative-seed": (["wdist", "gaussians", "rings", "--seed", "-1"], "'--seed': -1 is not in the range x>=0"),
+    "negative-seed-of-sample": (["synthesize", "sample", "{synth}", "--seed", "-1", "--output", "{t}/o"],
+                                "'--seed': -1 is not in the range x>=0"),
     "unicode-digit-sample-class": (["synthesize", "sample", "{synth}", "--class", "²", "--output", "{t}/o"],
                                    "--class ²: the run's classes are 0, 1"),
     # point 5: accepted silently
@@ -173,3 +179,18 @@ def test_a_float32_npy_becomes_a_tensor_without_a_warning(tmp_path: Path) -> Non
         data = load_source(str(tmp_path / "x.npy")).data
         assert isinstance(data, torch.Tensor) and data.sum() == 8
     assert np.load(tmp_path / "x.npy").sum() == 8  # nothing written back
+
+
+def test_a_five_image_folder_says_it_has_no_held_out_estimate(tmp_path: Path) -> None:
+    """One image a side is held out, too few for the held-out figure: the output said 'nothing was
+    held out' and cautioned that the (absent) interval was wide."""
+    (tmp_path / "five").mkdir()
+    for i in range(5):
+        Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / "five" / f"{i}.png")
+    code, out, err = run("wdist", tmp_path / "five", tmp_path / "five", "--size", "8", "--steps", "5", "--quiet")
+    text = " ".join(out.split())
+    assert code == 0 and "(no held-out estimate)" in text, err
+    assert "caution: only 1 held-out sample in the smaller set, too few for a held-out estimate" in text
+    assert "interval is wide" not in text
+    code, out, err = run("wdist", "gaussians:50", "rings:50", "--holdout", "0", "--steps", "5", "--quiet")
+    assert code == 0 and "held-out sample" not in out, out  # --holdout 0: none held out, by choice

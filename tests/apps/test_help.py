@@ -68,9 +68,11 @@ def test_the_config_key_of_json_is_json(tmp_path: Path) -> None:
 
 
 def test_help_and_import_load_neither_torch_nor_the_commands() -> None:
-    """``ot-gan --help`` and ``import ot_gan`` took 5-10 s, most of it importing torch, POT and SciPy."""
+    """``ot-gan --help``, ``--version`` and ``import ot_gan`` took 5-10 s, most of it importing torch,
+    POT and SciPy."""
     code = ("import sys, ot_gan; from click.testing import CliRunner; from ot_gan.apps.cli import cli; "
             "assert CliRunner().invoke(cli, ['--help']).exit_code == 0; "
+            "assert CliRunner().invoke(cli, ['--version'], prog_name='ot-gan').output.startswith('ot-gan, version'); "
             "print(sorted(m for m in ('torch', 'ot', 'scipy', 'ot_gan.apps.wdist') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stderr
@@ -84,6 +86,7 @@ def test_the_listed_summaries_are_the_commands_own(name: str) -> None:
 
 @pytest.mark.parametrize("path, preset", [(("translate", "train"), "configs/translate-cpu.yaml"),
                                           (("colorize", "train"), "configs/colorize-cpu.yaml"),
+                                          (("synthesize", "train"), "configs/synthesize-cpu.yaml"),
                                           (("wdist",), "configs/wdist-images-cpu.yaml")])
 def test_the_help_names_the_cpu_presets(path: tuple[str, ...], preset: str) -> None:
     assert preset in help_text(*path) and (Path(__file__).parents[2] / preset).is_file()

@@ -12,6 +12,7 @@ from PIL import Image
 
 from cli_run import run
 import ot_gan.apps.translate
+from ot_gan.apps.colorize import load_color_images
 from ot_gan.data import load_source
 from ot_gan.errors import UnreadableImages
 
@@ -100,3 +101,13 @@ def test_sample_into_an_existing_folder_keeps_its_files(tmp_path: Path) -> None:
     assert code == 0, err
     assert sorted(os.listdir(tmp_path / "samples")) == ["notes.txt"] + [f"sample_{i:04d}.png" for i in range(3)]
     assert sorted(os.listdir(tmp_path)) == ["run", "samples"]
+
+
+def test_colorize_counts_gray_files_apart_from_unreadable_ones(tmp_path: Path) -> None:
+    """The unreadable files were also counted as 'gray images skipped'."""
+    folder = photo_folder(tmp_path / "photos", good=2, bad=1)
+    Image.new("L", (8, 8), 90).save(folder / "gray.png")
+    Image.new("RGB", (8, 8), (90, 90, 90)).save(folder / "gray-rgb.png")
+    with pytest.warns(UserWarning, match="skipped 1 of 4 image files that cannot be read: bad0.jpg"):
+        data, gray = load_color_images(str(folder), 8, skip_bad=True)
+    assert len(data) == 2 and gray == 2
