@@ -56,7 +56,7 @@ class TranslateConfig(TrainConfig):
     guidance: str = option("reference", "reference: OT-CycleGAN targets; cost: the cost in the loss; none: "
                                         "plain CycleGAN.", choices=("reference", "cost", "none"))
     cost: str = option("l2", f"Task cost: {', '.join(COSTS)} or module:function.")
-    lambda_ref: float = option(10.0, "reference: weight of L1(G(x), OT target).")
+    lambda_ref: float = option(30.0, "reference: weight of L1(G(x), OT target).")
     lambda_cost: float = option(10.0, "cost: weight of c(x, G(x)).")
     ot_subset: int = option(1000, "reference: images per side in the OT problem (a seeded random subset).",
                             min=1)
