@@ -50,7 +50,9 @@ class WdistConfig(Runtime):
     width: int = option(ESTIMATOR["width"], "Critic width: units of each hidden layer of the MLP critic (images are "
                         "flattened into it). Wider critics take longer per step and memorize small sets more "
                         "(compare W1, the held-out estimate, with 'all samples').", min=1)
-    depth: int = option(ESTIMATOR["depth"], "Critic depth (hidden layers of the MLP).", min=1)
+    depth: int = option(ESTIMATOR["depth"], "Critic depth (hidden layers of the MLP). At most 8: deeper MaxAL "
+                        "critics diverged or did not learn in short runs (depth 12 and 16 within 40 steps).",
+                        min=1, max=8)
     group_size: int | None = option(ESTIMATOR["group"], "Features sorted together by the MLP's GroupSort activations "
                                     "(--width must be a multiple). By default 2 (MaxMin) below 16 dimensions, where "
                                     "pairs fit the kinks of 2-D potentials best, and 8 from 16 on (if --width is a "

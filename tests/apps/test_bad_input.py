@@ -83,6 +83,7 @@ CASES = {
                                 "--quiet"], "colordigits:0: images with 3 channels, but the run's domain A has 1"),
     "unicode-digit-count": (["wdist", "rings:²", "gaussians"], "rings:²: expected a positive integer"),
     "unicode-digit-class": (["wdist", "digits:²", "digits"], "digits:²: the digit class must be 0-9"),
+    "wdist-too-deep": (["wdist", "gaussians", "rings", "--depth", "12"], "'--depth': 12 is not in the range 1<=x<=8"),
     "negative-seed": (["wdist", "gaussians", "rings", "--seed", "-1"], "'--seed': -1 is not in the range x>=0"),
     "negative-seed-of-sample": (["synthesize", "sample", "{synth}", "--seed", "-1", "--output", "{t}/o"],
                                 "'--seed': -1 is not in the range x>=0"),
