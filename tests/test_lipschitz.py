@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from ot_gan.lipschitz import (MaxAL, MaxGP, gradient_norms, interpolates, make_regularizer)
+from ot_gan.lipschitz import (MaxAL, MaxGP, _Bjorck, gradient_norms, interpolates, make_regularizer)
 from ot_gan.errors import InputError
 from ot_gan.models.critics import ConvCritic, GroupSort, MLPCritic
 
@@ -162,6 +162,17 @@ def test_shards_of_a_global_batch_get_the_interpolation_weights_of_one_process()
     shards = [interpolates(real[4 * r:4 * r + 4], fake[4 * r:4 * r + 4], torch.Generator().manual_seed(0), (r, 2))
               for r in range(2)]
     torch.testing.assert_close(torch.cat(shards), one)
+
+
+@pytest.mark.parametrize("shape", [(8, 64), (64, 8), (8, 12)])
+def test_bjorck_through_the_gram_matrix_is_the_plain_iteration(shape):
+    """Wide weights are iterated as P_k W (r x r work); the result is W_k of the plain iteration."""
+    weight = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    w = weight.T if shape[0] > shape[1] else weight
+    w = w / w.norm()
+    for _ in range(12):
+        w = 1.5 * w - 0.5 * (w @ w.T) @ w
+    torch.testing.assert_close(_Bjorck(12)(weight), w.T if shape[0] > shape[1] else w, atol=1e-5, rtol=0)
 
 
 def test_bjorck_weights_have_no_singular_value_above_1_and_become_orthonormal():
