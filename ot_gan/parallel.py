@@ -12,6 +12,7 @@ regularizers use ``gather`` and ``global_max`` for the batch maximum of the slop
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -26,6 +27,9 @@ def setup(device: torch.device) -> tuple[int, int, torch.device]:
         return 0, 1, device
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # Left to the interpreter's exit, gloo's threads were sometimes destroyed while joinable:
+        # "terminate called without an active exception", SIGABRT after a finished run.
+        atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
