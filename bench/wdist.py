@@ -105,21 +105,25 @@ def funnel_table(methods: list[str], cases: list[str], n: int, threads: int, ste
                       f"| {r['k']:6.3f} | {r['cos']:5.3f} | {r['steps']:5d} | {r['seconds']:7.1f} |", flush=True)
 
 
-def profile_step(case: str, n: int, threads: int, previous: bool, repeats: int = 30) -> dict:
-    """Milliseconds of each part of a MaxAL critic step on a funnel case, and of the probes around
-    training: the held-out gap (ten per check window) and the final K measurement. ``previous``
-    times the critic the last release gave images of side 16 or more (a LeakyReLU conv net with
-    32 base channels) instead of today's default."""
-    from ot_gan.lipschitz import MaxAL, gradient_norms, interpolates
+def profile_step(case: str, n: int, threads: int, critic_kind: str, repeats: int = 30) -> dict:
+    """Milliseconds of each part of a critic step on a funnel case, and of the probes around
+    training: the held-out gap (ten per check window) and the final K measurement. ``critic_kind``:
+    ``maxal`` (today's default critic and regularizer), ``bjorck`` (the same critic with orthonormal
+    weights and no penalty; its forward pass includes the orthonormalization) or ``previous`` (MaxAL
+    on the critic the last release gave images of side 16 or more, a LeakyReLU conv net with 32
+    base channels). Parts a method does not have are absent."""
+    from ot_gan.lipschitz import gradient_norms, interpolates, make_regularizer
     from ot_gan.models import ConvCritic, critic_for
     from ot_gan.optim import AdaShift
 
     torch.set_num_threads(threads)
     x, y, _, _ = make_funnel_case(case, n)
+    previous = critic_kind == "previous"
     critic = ConvCritic(x.shape[1], x.shape[2], width=32) if previous else critic_for(tuple(x.shape[1:]))
-    reg = MaxAL()
+    reg = make_regularizer("maxal" if previous else critic_kind)
+    critic = reg.prepare(critic)
     opt = AdaShift(critic.parameters(), lr=1e-3, betas=(0.0, 0.999), reduce="max_mean")
-    est = CriticEstimator("maxal", critic=critic)
+    est = CriticEstimator(reg, critic=critic)
     xb, yb = x[:256], y[:256]
 
     def forward_backward():
@@ -134,13 +138,20 @@ def profile_step(case: str, n: int, threads: int, previous: bool, repeats: int =
         opt.step()
         reg.after_step(critic)
 
-    parts = {"whole critic step": whole_step,
-             "forward+backward (512 rows)": forward_backward,
-             "slopes of 256 interpolates": lambda: gradient_norms(critic, interpolates(xb, yb), create_graph=False),
-             "arg-max double backward": lambda: gradient_norms(critic, interpolates(xb[:1], yb[:1]))[0].backward(),
-             "AdaShift step": opt.step,
-             "held-out gap (2,048 a side)": lambda: est._gap(x[:2048], y[:2048]),
-             "K on 16,384 interpolates": lambda: est.lipschitz_constant(x, y)}
+    def orthonormalize():
+        for module in critic.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight  # a parametrized weight is computed on each access
+
+    parts = {"whole critic step": whole_step, "forward+backward (512 rows)": forward_backward}
+    if critic_kind == "bjorck":
+        parts["orthonormalizing the weights (in the forward pass)"] = orthonormalize
+    else:
+        parts["slopes of 256 interpolates"] = lambda: gradient_norms(critic, interpolates(xb, yb), create_graph=False)
+        parts["arg-max double backward"] = lambda: gradient_norms(critic, interpolates(xb[:1], yb[:1]))[0].backward()
+    parts |= {"AdaShift step": opt.step,
+              "held-out gap (2,048 a side; every 50 steps)": lambda: est._gap(x[:2048], y[:2048]),
+              "K on 16,384 interpolates (once)": lambda: est.lipschitz_constant(x, y)}
     whole_step()  # AdaShift's state and gradients in place
     times = {}
     for name, fn in parts.items():
@@ -213,13 +224,17 @@ def main() -> None:
                         help="sizes of the 2-D runs against ot.emd2 (20k needs a 3.2 GB cost matrix)")
     args = parser.parse_args()
     if args.profile:
-        ours, before = (in_fresh_process(profile_step, args.profile, args.n, args.threads, previous)
-                        for previous in (False, True))
-        print(f"{args.profile}, MaxAL, batch 256, {args.threads} thread(s): milliseconds per call, today's default "
-              f"critic beside the previous release's (conv, LeakyReLU)")
-        print("| part | ours ms | previous ms | ours / previous |\n| --- | --- | --- | --- |")
-        for name in ours:
-            print(f"| {name} | {ours[name]:.1f} | {before[name]:.1f} | {ours[name] / before[name]:.2f} |")
+        kinds = ("maxal", "bjorck", "previous")
+        times = {kind: in_fresh_process(profile_step, args.profile, args.n, args.threads, kind) for kind in kinds}
+        print(f"{args.profile}, batch 256 a side, {args.threads} thread(s): milliseconds per call; maxal and bjorck "
+              f"on today's default critic, previous = MaxAL on the previous release's conv critic (LeakyReLU)")
+        print("| part | maxal ms | bjorck ms | previous ms | maxal / previous | bjorck / previous |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for name in dict.fromkeys([*times["maxal"], *times["bjorck"]]):
+            cells = [f"{times[k][name]:.1f}" if name in times[k] else "-" for k in kinds]
+            ratios = [f"{times[k][name] / times['previous'][name]:.2f}" if name in times[k] and name in times["previous"]
+                      else "-" for k in kinds[:2]]
+            print(f"| {name} | {' | '.join(cells)} | {' | '.join(ratios)} |")
         return
     if args.funnels:
         cases = FUNNEL_CASES if args.cases == ",".join(CASES) else args.cases.split(",")
