@@ -25,6 +25,7 @@ import argparse
 import math
 import multiprocessing as mp
 import resource
+import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -36,7 +37,8 @@ from ot_gan.sources import toy_2d
 from ot_gan.wasserstein import CriticEstimator, exact_w1, wasserstein1
 
 FUNNEL_CASES = ["cube-2-4", "cube-16-16", "cube-64-1", "cube-64-64", "cube-128-16", "cube-128-256",
-                "photos-16-4", "photos-32-1", "photos-32-16", "photos-32-64", "photos-32-16-indep", "photos-64-16"]
+                "photos-16-4", "photos-16-4-indep", "photos-32-1", "photos-32-16", "photos-32-64",
+                "photos-32-16-indep", "photos-64-16"]
 CASES = ["shift-2", "shift-16", "shift-64", "scale-2", "scale-16", "scale-64", "checkerboard-gaussians",
          "gaussians-rings"]
 
@@ -99,10 +101,17 @@ def funnel_table(methods: list[str], cases: list[str], n: int, threads: int, ste
     print("|" + "|".join("-" * (w + 2) for w in cols) + "|")
     for case in cases:
         for method in methods:
+            runs = []
             for seed in seeds:
                 r = in_fresh_process(run_funnel_case, method, case, n, threads, steps, seed)
+                runs.append(r)
                 print(f"| {case:20s} | {method:6s} | {seed:4d} | {r['ratio']:8.3f} | {r['heldout']:8.3f} "
                       f"| {r['k']:6.3f} | {r['cos']:5.3f} | {r['steps']:5d} | {r['seconds']:7.1f} |", flush=True)
+            if len(runs) > 1:  # the draws of one case differ by up to 0.1 held-out at 3,072-D
+                mean = {key: statistics.fmean(r[key] for r in runs) for key in runs[0]}
+                print(f"| {case:20s} | {method:6s} | mean | {mean['ratio']:8.3f} | {mean['heldout']:8.3f} "
+                      f"| {mean['k']:6.3f} | {mean['cos']:5.3f} | {mean['steps']:5.0f} | {mean['seconds']:7.1f} |",
+                      flush=True)
 
 
 def profile_step(case: str, n: int, threads: int, critic_kind: str, repeats: int = 30) -> dict:
