@@ -103,15 +103,16 @@ def funnel_table(methods: list[str], cases: list[str], n: int, threads: int, ste
         for method in methods:
             runs = []
             for seed in seeds:
-                r = in_fresh_process(run_funnel_case, method, case, n, threads, steps, seed)
-                runs.append(r)
-                print(f"| {case:20s} | {method:6s} | {seed:4d} | {r['ratio']:8.3f} | {r['heldout']:8.3f} "
-                      f"| {r['k']:6.3f} | {r['cos']:5.3f} | {r['steps']:5d} | {r['seconds']:7.1f} |", flush=True)
+                runs.append(in_fresh_process(run_funnel_case, method, case, n, threads, steps, seed))
+                print(funnel_row(case, method, str(seed), runs[-1]), flush=True)
             if len(runs) > 1:  # the draws of one case differ by up to 0.1 held-out at 3,072-D
-                mean = {key: statistics.fmean(r[key] for r in runs) for key in runs[0]}
-                print(f"| {case:20s} | {method:6s} | mean | {mean['ratio']:8.3f} | {mean['heldout']:8.3f} "
-                      f"| {mean['k']:6.3f} | {mean['cos']:5.3f} | {mean['steps']:5.0f} | {mean['seconds']:7.1f} |",
-                      flush=True)
+                print(funnel_row(case, method, "mean", {key: statistics.fmean(r[key] for r in runs) for key in runs[0]}))
+
+
+def funnel_row(case: str, method: str, seed: str, r: dict) -> str:
+    """One row of the funnel table."""
+    return (f"| {case:20s} | {method:6s} | {seed:>4s} | {r['ratio']:8.3f} | {r['heldout']:8.3f} | {r['k']:6.3f} "
+            f"| {r['cos']:5.3f} | {r['steps']:5.0f} | {r['seconds']:7.1f} |")
 
 
 def profile_step(case: str, n: int, threads: int, critic_kind: str, repeats: int = 30) -> dict:
