@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ot_gan.apps.colorize import ColorizeConfig, evaluate, train_colorizer
+from ot_gan.tasks.colorize import ColorizeConfig, evaluate, train_colorizer
 
 
 def main() -> None:

@@ -47,8 +47,8 @@ import torch
 from skimage.color import hsv2rgb
 from torchvision.utils import save_image
 
-from ot_gan.apps.synthesize import train_classifier
-from ot_gan.apps.translate import TranslateConfig, load_translator, run_generator, train_translator
+from ot_gan.tasks.synthesize import train_classifier
+from ot_gan.tasks.translate import TranslateConfig, load_translator, run_generator, train_translator
 from ot_gan.data import Samples, load_source
 from ot_gan.transport import TaskCost
 from ot_gan.wasserstein import wasserstein1

@@ -8,7 +8,7 @@ memory for each method and case, each case in a fresh process (so peak RSS is it
 On the 2-D mixtures, whose truth is the exact plug-in value, the critic's c-transform (a certified
 lower bound of that value) is printed too.
 
-Funnel cases (``ot_gan.funnels``, after Korotin et al., NeurIPS 2022) are named
+Funnel cases (``bench/funnels.py``, after Korotin et al., NeurIPS 2022) are named
 ``cube-D-K`` (D dimensions, K funnels) and ``photos-S-K`` (S x S RGB crops, 3 S^2 dimensions), with
 ``-indep`` for independent draws of the two sides (the truth is the population W1; the plug-in W1
 of the samples is larger). Their extra column ``cos`` is the mean cosine between the critic's
@@ -31,7 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from ot_gan.funnels import funnel_pair
+from bench.funnels import funnel_pair
 from ot_gan.lipschitz import METHODS
 from ot_gan.sources import toy_2d
 from ot_gan.wasserstein import CriticEstimator, exact_w1, wasserstein1

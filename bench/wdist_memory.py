@@ -42,7 +42,7 @@ def write_pair(folder: Path, n: int, dim: int, shift: float = 2.0, seed: int = 0
 
 def measure(a: Path, b: Path) -> tuple[dict, float, float]:
     """The CLI's JSON result, its wall-clock seconds and its peak RSS in MB, in a fresh process."""
-    cmd = [sys.executable, "-m", "ot_gan.apps.cli", "wdist", str(a), str(b), "--json", "--quiet", "--threads", "1"]
+    cmd = [sys.executable, "-m", "ot_gan.cli", "wdist", str(a), str(b), "--json", "--quiet", "--threads", "1"]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
     out = proc.stdout.read()

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # torch loads with the command that runs, not for --help
     import torch
 
 DEVICES = ("auto", "cpu", "cuda")
+SKIP_BAD = "Leave out image files that cannot be read (a warning counts them) instead of stopping."
 
 
 def option(default: Any, help: str, **extra: Any) -> Any:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ot_gan import CriticEstimator
-from ot_gan.funnels import Funnels, cube, funnel_pair, photo_crops
+from bench.funnels import Funnels, cube, funnel_pair, photo_crops
 from ot_gan.wasserstein import exact_w1
 
 

@@ -12,7 +12,7 @@ import torch
 
 from ot_gan import CriticEstimator, wasserstein1
 from ot_gan.errors import InputError
-from ot_gan.funnels import funnel_pair
+from bench.funnels import funnel_pair
 from ot_gan.critic_training import Plateau
 from ot_gan.lipschitz import GradientPenalty, MaxAL
 from ot_gan.sources import toy_2d

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from cli_run import ENV, command_line, run
-from ot_gan.apps.translate import TranslateConfig, load_domains, load_translator, run_generator, train_translator
+from ot_gan.tasks.translate import TranslateConfig, load_domains, load_translator, run_generator, train_translator
 from ot_gan.engine import load_checkpoint
 from ot_gan.transport import TaskCost
 from ot_gan.wasserstein import wasserstein1

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import click
 
-from ot_gan.apps.common import Group, show_warning
+from ot_gan.cli.common import Group, NoteHandler, show_warning
 from ot_gan.sources import SOURCES
 
 # name -> (module, summary); each module is imported when its command runs (tests check the summaries)
 COMMANDS = {
-    "colorize": ("ot_gan.apps.colorize", "Several plausible colorings of each gray image."),
-    "synthesize": ("ot_gan.apps.synthesize", "Class-conditional image synthesis: AM-GAN and Lipschitz GANs."),
-    "translate": ("ot_gan.apps.translate", "OT-guided unpaired image translation (OT-CycleGAN)."),
-    "wdist": ("ot_gan.apps.wdist", "Estimate the Wasserstein-1 distance between SOURCE_A and SOURCE_B."),
+    "colorize": ("ot_gan.cli.colorize", "Several plausible colorings of each gray image."),
+    "synthesize": ("ot_gan.cli.synthesize", "Class-conditional image synthesis: AM-GAN and Lipschitz GANs."),
+    "translate": ("ot_gan.cli.translate", "OT-guided unpaired image translation (OT-CycleGAN)."),
+    "wdist": ("ot_gan.cli.wdist", "Estimate the Wasserstein-1 distance between SOURCE_A and SOURCE_B."),
 }
 
 
@@ -33,7 +34,12 @@ like one is written ./NAME):
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ot-gan")
 def cli() -> None:
-    """The ``ot-gan`` group: its help is HELP, which lists the built-in sources of the registry."""
+    """The ``ot-gan`` group: its help is HELP, which lists the built-in sources of the registry. The
+    library's notes (``logging.getLogger("ot_gan")``, INFO) are printed as ``ot-gan: note:`` lines."""
+    library = logging.getLogger("ot_gan")
+    if not any(isinstance(h, NoteHandler) for h in library.handlers):
+        library.addHandler(NoteHandler())
+    library.setLevel(logging.INFO)
 
 
 def main() -> None:
@@ -42,5 +48,3 @@ def main() -> None:
     cli(prog_name="ot-gan")
 
 
-if __name__ == "__main__":
-    main()

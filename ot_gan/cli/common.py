@@ -7,6 +7,7 @@ import functools
 import importlib
 import inspect
 import json
+import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,9 +16,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import yaml
+from tqdm.auto import tqdm
 
 from ot_gan.errors import InputError, UnreadableImages, cli_setting
-from ot_gan.options import Runtime, option
+from ot_gan.options import SKIP_BAD, Runtime, option
 
 if TYPE_CHECKING:  # the engine loads with the command that needs it, not for --help
     from ot_gan.engine import TrainResult
@@ -91,7 +93,9 @@ class Group(click.Group):
                 raise
             raise BadInput(f"{err.filename}: {err.strerror or err}") from None
         except RuntimeError as err:
-            from ot_gan.engine import TrainingDiverged  # loaded already: only a training raises it
+            from ot_gan.engine import (
+                TrainingDiverged,  # loaded already: only a training raises it
+            )
 
             if not isinstance(err, TrainingDiverged):
                 raise
@@ -107,6 +111,14 @@ def show_warning(message: Warning | str, category: type[Warning], filename: str,
     """``warnings.showwarning`` for the command line: one ``ot-gan: warning: ...`` line, without the
     source path and line that Python prints."""
     click.echo(f"ot-gan: warning: {' '.join(str(message).split())}", err=True)
+
+
+class NoteHandler(logging.Handler):
+    """The library's log records (``logging.getLogger("ot_gan")``, INFO and up) as ``ot-gan: note: ...``
+    lines on stderr, written past any progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(f"ot-gan: note: {record.getMessage()}", file=sys.stderr)
 
 
 def note(text: str) -> None:
@@ -155,9 +167,18 @@ def check_config_value(path: str, option: click.Option, setting: Any, ctx: click
         raise BadInput(f"{path}: {option.name}: {setting!r} is not a valid {option.type.name}") from None
 
 
+def config_yaml(config: Any) -> str:
+    """A config's settings that are options, as YAML that ``--config`` reads back (paths as strings,
+    tuples as lists)."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if "help" in f.metadata}
+    plain = {k: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    return yaml.safe_dump(plain, sort_keys=False)
+
+
+print_config_option = click.option("--print-config", is_flag=True, help="Print the settings (defaults, --config "
+                                   "and flags together) as a --config file, and stop.")
 config_option = click.option("--config", type=click.Path(dir_okay=False), callback=load_config, is_eager=True,
                              expose_value=False, help="YAML file of option values; command-line flags override it.")
-SKIP_BAD = "Leave out image files that cannot be read (a warning counts them) instead of stopping."
 
 
 def option_type(field: dataclasses.Field) -> Any:
@@ -199,18 +220,21 @@ def config_options(cls: type) -> Callable[[F], F]:
 
 
 def with_config(cls: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """--config and ``config_options(cls)`` for a command: the decorated function takes the config
+    """--config, --print-config and ``config_options(cls)`` for a command: the decorated function takes the config
     made of the parameters named as its fields (arguments too, such as RUN), then the others by
     name."""
     names = {field.name for field in dataclasses.fields(cls)}
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
-        def command(**params: Any) -> Any:
-            return f(cls(**{k: v for k, v in params.items() if k in names}),
-                     **{k: v for k, v in params.items() if k not in names})
+        def command(print_config: bool, **params: Any) -> Any:
+            config = cls(**{k: v for k, v in params.items() if k in names})
+            if print_config:
+                click.echo(config_yaml(config), nl=False)
+                return None
+            return f(config, **{k: v for k, v in params.items() if k not in names})
 
-        return config_option(config_options(cls)(command))
+        return config_option(print_config_option(config_options(cls)(command)))
 
     return decorate
 

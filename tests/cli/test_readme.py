@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from ot_gan.apps import synthesize
-from ot_gan.apps.cli import cli
+from ot_gan.tasks import synthesize
+from ot_gan.cli import cli
 from ot_gan.engine.pace import Pace
 from ot_gan.wasserstein import CriticEstimator
 

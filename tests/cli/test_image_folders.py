@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from cli_run import run
-import ot_gan.apps.translate
-from ot_gan.apps.colorize import load_color_images
+import ot_gan.tasks.translate
+from ot_gan.tasks.colorize import load_color_images
 from ot_gan.data import load_source
 from ot_gan.errors import UnreadableImages
 
@@ -76,7 +76,7 @@ def test_apply_writes_everything_or_nothing(translate_run: Path, tmp_path: Path,
         Image.new("RGB", (8, 8)).save(path)
 
     with monkeypatch.context() as m:
-        m.setattr(ot_gan.apps.translate, "save_image", fail_on_the_third)
+        m.setattr(ot_gan.tasks.translate, "save_image", fail_on_the_third)
         with pytest.warns(UserWarning, match="skipped 1 of 6"):
             code, _, err = run("translate", "apply", translate_run, "--input", inputs, "--output", output,
                                "--quiet", "--skip-bad")

@@ -1,37 +1,48 @@
-"""``ot-gan wdist``: the Wasserstein-1 distance between two datasets."""
+"""Measure W1 between two data sources: load them (and their features), run a method, say what to watch."""
 
 from __future__ import annotations
 
 import hashlib
 import inspect
 import itertools
-import json
-import math
+import logging
 import os
-import textwrap
 import time
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import click
 import torch
 
 from ot_gan import parallel
-from ot_gan.apps.common import SKIP_BAD, note, with_config
 from ot_gan.data import held_out_count, load_source
-from ot_gan.engine import TrainingDiverged
 from ot_gan.errors import InputError
 from ot_gan.features import embed, load_feature_network, network_digest
 from ot_gan.interrupt import stop_on_signals
-from ot_gan.options import Runtime, option
-from ot_gan.wasserstein import (CRITIC_METHODS, EXACT_MAX_ENTRIES, METHODS as W1_METHODS, STOP_NOTICE, CriticEstimator,
-                                W1Result, exact_w1, sliced_wasserstein, wasserstein1)
+from ot_gan.options import SKIP_BAD, Runtime, option
 from ot_gan.sources import CUT_SIZE
+from ot_gan.wasserstein import (
+    CRITIC_METHODS,
+    EXACT_MAX_ENTRIES,
+    STOP_NOTICE,
+    CriticEstimator,
+    W1Result,
+    exact_w1,
+    sliced_wasserstein,
+    wasserstein1,
+)
+from ot_gan.wasserstein import METHODS as W1_METHODS
+
+log = logging.getLogger(__name__)
+
 
 METHODS = (*W1_METHODS, "sliced")  # sliced: the sliced W1, a smaller quantity than W1
+
+
+
 ESTIMATOR = {name: p.default for name, p in inspect.signature(CriticEstimator).parameters.items()}  # its defaults
+
 
 
 @dataclass
@@ -78,6 +89,7 @@ class WdistConfig(Runtime):
     skip_bad: bool = option(False, SKIP_BAD)
 
 
+
 def load_pair(cfg: WdistConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Both sources as float tensors of one sample shape (gray images widened to RGB if the other
     set is in color)."""
@@ -91,9 +103,11 @@ def load_pair(cfg: WdistConfig) -> tuple[torch.Tensor, torch.Tensor]:
     return xa, xb
 
 
+
 def feature_cache() -> Path:
     """Where features are cached: $XDG_CACHE_HOME/ot-gan/features, by default ~/.cache/ot-gan/features."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ot-gan" / "features"
+
 
 
 def feature_pair(spec: str, *sources: tuple[str, torch.Tensor], device: torch.device,
@@ -109,7 +123,7 @@ def feature_pair(spec: str, *sources: tuple[str, torch.Tensor], device: torch.de
             key.update(data[i:i + 1024].contiguous().numpy())
         path = feature_cache() / f"{key.hexdigest()[:32]}.pt"
         if path.is_file():
-            note(f"the features of {name} are read from the cache {path}")
+            log.info(f"the features of {name} are read from the cache {path}")
             out.append(torch.load(path, weights_only=True))
             continue
         if net is None:
@@ -119,9 +133,10 @@ def feature_pair(spec: str, *sources: tuple[str, torch.Tensor], device: torch.de
         partial = path.with_suffix(f".{os.getpid()}.partial")
         torch.save(features, partial)
         partial.replace(path)
-        note(f"the features of {name} ({features.shape[1]} dimensions) are cached in {path}")
+        log.info(f"the features of {name} ({features.shape[1]} dimensions) are cached in {path}")
         out.append(features)
     return out
+
 
 
 def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
@@ -172,9 +187,11 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
     return result
 
 
+
 def _as_dict(r: W1Result) -> dict[str, Any]:
     """The result's figures, JSON-ready: every field but the trained critic."""
     return {f.name: getattr(r, f.name) for f in fields(r) if f.name != "potential"}
+
 
 
 def check_split(cfg: WdistConfig, *sizes: int) -> None:
@@ -188,6 +205,7 @@ def check_split(cfg: WdistConfig, *sizes: int) -> None:
             least = next(k for k in itertools.count(2) if not too_few(k))
             raise InputError(f"{spec}: {n} samples are too few for a critic estimate at --holdout {cfg.holdout} "
                              f"(at least {least}); use --method exact for tiny sets")
+
 
 
 def cautions(r: dict[str, Any]) -> list[str]:
@@ -220,97 +238,3 @@ def cautions(r: dict[str, Any]) -> list[str]:
                      "memorized them, and 'all samples' overstates W1.")
     return found
 
-
-def divergence_message(r: dict[str, Any]) -> str:
-    """One line: where the critic's training diverged, what the figures are, what to try."""
-    kept = (f"the estimate is that of its last finite state, at step {r['steps']}" if _reportable(r)
-            else "there is no finite estimate to report")
-    return (f"the critic's training diverged at step {r['diverged_at']} (a gap, penalty or multiplier went "
-            f"non-finite); {kept}. Try a smaller --width or --depth, or another --seed.")
-
-
-def _reportable(r: dict[str, Any]) -> bool:
-    """Whether a diverged run's last finite critic was trained at all and measured finite."""
-    return bool(r["steps"]) and all(v is not None and math.isfinite(v) for v in (r["distance"], r["lipschitz"]))
-
-
-def _finite_or_none(value: Any) -> Any:
-    """JSON has no NaN or infinity: such figures become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    return value
-
-
-def format_table(r: dict[str, Any]) -> str:
-    """The human-readable result: a short table whose first figure targets the population W1 (the
-    held-out estimate, for a critic), the plug-in figures beside it, then what they mean."""
-    name = "sliced W1" if r["method"] == "sliced" else "W1"
-    space = f" (features of {r['features']})" if r.get("features") else ""
-    lines = [f"{name} between {r['source_a']} ({r['n_a']} samples) and {r['source_b']} ({r['n_b']} samples), "
-             f"{r['dim']} dimensions{space}", ""]
-    critic, held = r["method"] in CRITIC_METHODS, r.get("heldout") is not None
-    rows = [("method", name, "95% CI", "all samples", "K", "steps", "seconds")]
-    lip = f"{r['lipschitz']:.3f}" if r.get("lipschitz") is not None else ""
-    ci = f"[{r['ci95'][0]:.4g}, {r['ci95'][1]:.4g}]" if r.get("ci95") else ""
-    first, plug_in = ((f"{r['heldout']:.4g}", f"{r['distance']:.4g}") if held else
-                      (f"{r['distance']:.4g}", ""))
-    rows.append((r["method"], first, ci, plug_in, lip, str(r.get("steps") or ""), f"{r['seconds']:.1f}"))
-    if r.get("ctransform") is not None:
-        rows.append(("c-transform", "", "", f"{r['ctransform']:.4g}", "", "", ""))
-    if r["exact"] is not None and r["method"] != "exact":
-        rows.append(("exact (POT)", "", "", f"{r['exact']:.4g}", "", "", ""))
-    keep = [i for i in range(len(rows[0])) if any(row[i] for row in rows[1:])]  # no empty columns
-    rows = [tuple(row[i] for i in keep) for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for i, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    if critic and held:
-        note = ("W1 = the critic on the samples it never trained on (the held-out ones), with its 95% interval: "
-                "it targets the population W1, of which it is a lower bound in expectation. 'all samples' "
-                "includes the training samples")
-        plug = [name for name, shown in (("exact", r["exact"] is not None),
-                                         ("c-transform", r.get("ctransform") is not None)) if shown]
-        names = ["it", *plug]
-        note += (f"; {', '.join(names[:-1])} and {names[-1]} target the plug-in W1 of these two sets, which is biased "
-                 "upward in high dimension." if plug else " and is biased upward when the critic memorizes them.")
-        lines += ["", *textwrap.wrap(note, 100, break_on_hyphens=False)]
-    elif critic:
-        lines += ["", "W1 = the critic on the samples it trained on (no held-out estimate): the plug-in W1 of "
-                      "these sets, biased upward in high dimension."]
-    lines += [""] * bool(r.get("cautions")) + [line for c in r.get("cautions", []) for line in textwrap.wrap(f"caution: {c}", 100, break_on_hyphens=False)]
-    return "\n".join(lines)
-
-
-@click.command("wdist")
-@click.argument("source_a")
-@click.argument("source_b")
-@with_config(WdistConfig)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def command(cfg: WdistConfig, as_json: bool, quiet: bool) -> None:
-    """Estimate the Wasserstein-1 distance between SOURCE_A and SOURCE_B.
-
-    \b
-    Examples:
-      ot-gan wdist digits:3 digits:8
-      ot-gan wdist a.npy b.npy --method exact --json
-      ot-gan wdist photos_a/ photos_b/ --size 32 --device cuda
-      ot-gan wdist photos_a/ photos_b/ --size 299 --features inception_v3:pt_inception.pth
-      ot-gan wdist photos_a/ photos_b/ --config configs/wdist-images-cpu.yaml   (CPU-sized)
-    """
-    result = _finite_or_none(run(cfg, progress=not quiet))
-    if parallel.rank_and_world()[0] > 0:  # under torchrun rank 0 reports for all
-        return
-    diverged = result.get("status") == "diverged"
-    if as_json:
-        click.echo(json.dumps({**result, "config": asdict(cfg)}))
-    elif not diverged or _reportable(result):
-        click.echo(format_table(result))
-    if diverged:
-        raise TrainingDiverged(divergence_message(result))

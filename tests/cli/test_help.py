@@ -13,7 +13,7 @@ import click
 import pytest
 
 from cli_run import run
-from ot_gan.apps.cli import COMMANDS, cli
+from ot_gan.cli import COMMANDS, cli
 from ot_gan.sources import SOURCES
 
 
@@ -70,10 +70,10 @@ def test_the_config_key_of_json_is_json(tmp_path: Path) -> None:
 def test_help_and_import_load_neither_torch_nor_the_commands() -> None:
     """``ot-gan --help``, ``--version`` and ``import ot_gan`` took 5-10 s, most of it importing torch,
     POT and SciPy."""
-    code = ("import sys, ot_gan; from click.testing import CliRunner; from ot_gan.apps.cli import cli; "
+    code = ("import sys, ot_gan; from click.testing import CliRunner; from ot_gan.cli import cli; "
             "assert CliRunner().invoke(cli, ['--help']).exit_code == 0; "
             "assert CliRunner().invoke(cli, ['--version'], prog_name='ot-gan').output.startswith('ot-gan, version'); "
-            "print(sorted(m for m in ('torch', 'ot', 'scipy', 'ot_gan.apps.wdist') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'ot', 'scipy', 'ot_gan.cli.wdist') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stderr
 

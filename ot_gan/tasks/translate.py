@@ -16,18 +16,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import Evaluation, UseRun, eval_options, run_argument, train_command, with_config
 from ot_gan.color import gray_to_y
 from ot_gan.data import load_source, read_image, resize_crop, source_path
-from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, apply_to_folder, check_fits, input_files,
-                           load_generator, train)
+from ot_gan.engine import (
+    Batch,
+    Task,
+    TrainConfig,
+    TrainResult,
+    apply_to_folder,
+    check_fits,
+    input_files,
+    load_generator,
+    train,
+)
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import PatchDiscriminator, ResnetGenerator
@@ -112,7 +119,6 @@ class ImagePool(nn.Module):
     def set_extra_state(self, state: dict[str, Any]) -> None:
         stored = state["images"]
         self.images = [] if stored is None else list(stored.unbind())
-
 
 
 def build_generators(arch: dict[str, Any]) -> nn.ModuleDict:
@@ -351,66 +357,3 @@ def evaluate(run: Path, a: str, b: str, w1_steps: int = 1000, seed: int = 0,
     return result
 
 
-def format_eval(r: dict[str, Any]) -> str:
-    lines = [f"{r['run']}: mismatch = mean {r['cost']} cost between input and translation (lower keeps more);",
-             "realism = W1 (maxal, pixels) between translations and real images of the target domain", "",
-             f"{'direction':<10} {'images':>6} {'mismatch':>9} {'W1 to target':>13} {'W1 before':>10}"]
-    for d in DIRECTIONS:
-        x = r[d]
-        lines.append(f"{d:<10} {x['n']:>6} {x['mismatch']:>9.4f} {x['w1_to_target']:>13.3f} "
-                     f"{x['w1_input_to_target']:>10.3f}")
-    return "\n".join(lines)
-
-
-# ---- command line ---------------------------------------------------------------------------------------
-@click.group(APP)
-def command() -> None:
-    """OT-guided unpaired image translation (OT-CycleGAN).
-
-    \b
-    ot-gan translate train --a photos_A/ --b photos_B/ --out runs/ab --cost color
-    ot-gan translate apply runs/ab --input new_A/ --output translated/
-    ot-gan translate eval runs/ab --a test_A/ --b test_B/"""
-
-
-command.add_command(train_command(TranslateConfig, train_translator, "Train the A->B and B->A generators "
-                                  "(re-run the same command to resume a stopped run).",
-                                  cpu_preset="configs/translate-cpu.yaml"))
-
-
-@dataclass
-class ApplyConfig(UseRun):
-    """translate apply's settings."""
-
-    input: Path | None = option(None, "Folder of images of the direction's source domain (searched recursively).",
-                                type=Path, required=True)
-    output: Path | None = option(None, "Folder for the translations, with the inputs' names (never overwritten).",
-                                 type=Path, required=True)
-    direction: str = option("a2b", "The generator to apply: A to B (a2b) or B to A (b2a).", choices=DIRECTIONS)
-    keep_size: bool = option(False, "Translate at native resolution instead of the training crop.")
-
-
-@dataclass
-class EvalConfig(Evaluation):
-    """translate eval's settings."""
-
-    a: str | None = option(None, "Domain A's test images.", type=str, required=True)
-    b: str | None = option(None, "Domain B's test images.", type=str, required=True)
-
-
-@command.command("apply")
-@run_argument
-@with_config(ApplyConfig)
-def apply_command(cfg: ApplyConfig) -> None:
-    """Translate a folder of images with a trained run (one direction needs one folder)."""
-    n = apply_folder(cfg.run, cfg.input, cfg.output, cfg.direction, cfg.keep_size, cfg.seed, cfg.torch_device(),
-                     not cfg.quiet, cfg.skip_bad)
-    click.echo(f"translated {n} images {cfg.direction} into {cfg.output}")
-
-
-@command.command("eval")
-@eval_options(EvalConfig, format_eval)
-def eval_command(cfg: EvalConfig) -> dict[str, Any]:
-    """Mismatching degree and realism of a trained run, in both directions."""
-    return evaluate(cfg.run, cfg.a, cfg.b, cfg.w1_steps, cfg.seed, cfg.torch_device(), progress=not cfg.quiet,
-                    skip_bad=cfg.skip_bad)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from ot_gan.apps.cli import cli
+from ot_gan.cli import cli
 
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}  # the checkout's ot_gan for a subprocess
 
@@ -24,6 +24,6 @@ def run(*args: object, width: int | None = None) -> tuple[int, str, str]:
 
 
 def command_line(*args: object, launcher: tuple[str, ...] = ()) -> list[str]:
-    """``python [LAUNCHER] -m ot_gan.apps.cli ARGS`` as a subprocess's arguments (``launcher``:
+    """``python [LAUNCHER] -m ot_gan.cli ARGS`` as a subprocess's arguments (``launcher``:
     e.g. ``("-m", "torch.distributed.run", ...)``)."""
-    return [sys.executable, *launcher, "-m", "ot_gan.apps.cli", *map(str, args)]
+    return [sys.executable, *launcher, "-m", "ot_gan.cli", *map(str, args)]

@@ -12,30 +12,47 @@ with MaxGP); the paper's WGAN is ``--objective wgan --regularizer clip --optimiz
 from __future__ import annotations
 
 import itertools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import torch
 from torch import Tensor, nn
 from torchvision.transforms.v2.functional import center_crop
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.apps.common import Evaluation, UseRun, eval_options, note, run_argument, train_command, with_config
 from ot_gan.color import gray_to_y, rgb_to_yuv, yuv_to_rgb
-from ot_gan.data import image_files, is_gray, load_source, read_image, read_images, resize_crop, source_path
-from ot_gan.engine import (Batch, Task, TrainConfig, TrainResult, apply_to_folder, input_files, load_generator,
-                           train)
+from ot_gan.data import (
+    image_files,
+    is_gray,
+    load_source,
+    read_image,
+    read_images,
+    resize_crop,
+    source_path,
+)
+from ot_gan.diversity import mean_pairwise_distance
+from ot_gan.engine import (
+    Batch,
+    Task,
+    TrainConfig,
+    TrainResult,
+    apply_to_folder,
+    input_files,
+    load_generator,
+    train,
+)
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import ConvCritic
-from ot_gan.diversity import mean_pairwise_distance
 from ot_gan.models.colorize import ColorizationGenerator
 from ot_gan.objectives import OBJECTIVES, get_objective, mode_seeking_loss, paired
 from ot_gan.options import option, redefault
 from ot_gan.wasserstein import wasserstein1
+
+log = logging.getLogger(__name__)
 
 APP = "colorize"
 Z_DISTANCE = 2 / 3  # E|z1 - z2| for independent entries uniform in [-1, 1]
@@ -157,7 +174,7 @@ def train_colorizer(cfg: ColorizeConfig, out: Path, overwrite: bool = False, res
     """Train on ``cfg.images`` into the run directory ``out``."""
     images, skipped = load_color_images(cfg.images, 2 * cfg.size, cfg.seed, cfg.skip_bad)
     if skipped and not cfg.quiet:
-        note(f"skipped {skipped} gray images of {cfg.images}")
+        log.info(f"skipped {skipped} gray images of {cfg.images}")
     preview = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed))[:5]]
     preview = resize_crop(preview, cfg.size)
     spread = chroma_spread(images, cfg.size, cfg.seed)
@@ -235,64 +252,3 @@ def evaluate(run: Path, images: str, samples: int = 4, n: int = 200, w1_steps: i
             "diversity_real": mean_pairwise_distance(real[:, 1:])}
 
 
-def format_eval(r: dict[str, Any]) -> str:
-    return "\n".join([
-        f"{r['run']}: {r['samples']} colorings of each of {r['n']} gray versions of {r['images']}",
-        f"diversity (mean pairwise |uv| difference among the colorings of one image): {r['diversity']:.4f} "
-        f"(between the real crops: {r['diversity_real']:.4f})",
-        f"colorfulness (Hasler-Suesstrunk): {r['colorfulness']:.1f} (the real photos: {r['colorfulness_real']:.1f})",
-        f"realism: W1 between per-image chroma statistics of colorings and photos: {r['w1_chroma_statistics']:.4f}"])
-
-
-# ---- command line -------------------------------------------------------------------------------------
-@click.group(APP)
-def command() -> None:
-    """Several plausible colorings of each gray image.
-
-    \b
-    ot-gan colorize train --images photos --out runs/color
-    ot-gan colorize apply runs/color --input gray/ --output colored/ --samples 4 --sheet
-    ot-gan colorize eval runs/color --images photos"""
-
-
-command.add_command(train_command(ColorizeConfig, train_colorizer, "Train a colorization generator on color "
-                                  "images (re-run the same command to resume a stopped run).",
-                                  cpu_preset="configs/colorize-cpu.yaml"))
-
-
-@dataclass
-class ApplyConfig(UseRun):
-    """colorize apply's settings."""
-
-    input: Path | None = option(None, "Folder of gray or color images (color ones are made gray first), any size.",
-                                type=Path, required=True)
-    output: Path | None = option(None, "Folder for <name>_<k>.png (never overwritten).", type=Path, required=True)
-    samples: int = option(4, "Colorings per image.", min=1)
-    sheet: bool = option(False, "Also save <name>_sheet.png: the gray input and its colorings.")
-
-
-@dataclass
-class EvalConfig(Evaluation):
-    """colorize eval's settings."""
-
-    images: str | None = option(None, "Real color images (a folder, or photos).", type=str, required=True)
-    samples: int = option(4, "Colorings per image.", min=2)
-    n: int = option(200, "Images to colorize.", min=1)
-
-
-@command.command("apply")
-@run_argument
-@with_config(ApplyConfig)
-def apply_command(cfg: ApplyConfig) -> None:
-    """Colorize a folder of images, --samples different ways each."""
-    n = apply_folder(cfg.run, cfg.input, cfg.output, cfg.samples, cfg.seed, cfg.sheet, cfg.torch_device(),
-                     not cfg.quiet, cfg.skip_bad)
-    click.echo(f"colorized {n} images {cfg.samples} ways into {cfg.output}")
-
-
-@command.command("eval")
-@eval_options(EvalConfig, format_eval)
-def eval_command(cfg: EvalConfig) -> dict[str, Any]:
-    """Diversity, colorfulness and realism of a trained run."""
-    return evaluate(cfg.run, cfg.images, cfg.samples, cfg.n, cfg.w1_steps, cfg.seed, cfg.torch_device(),
-                    progress=not cfg.quiet, skip_bad=cfg.skip_bad)

@@ -16,7 +16,7 @@ from PIL import Image
 from torchvision.utils import save_image
 
 from cli_run import run
-from ot_gan.apps.synthesize import APP, SynthConfig, SynthTask, build_generator, class_means, load_images, score
+from ot_gan.tasks.synthesize import APP, SynthConfig, SynthTask, build_generator, class_means, load_images, score
 from ot_gan.engine import load_generator
 
 FAST = ["--size", "8", "--steps", "600", "--quiet"]

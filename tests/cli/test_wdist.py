@@ -157,7 +157,7 @@ def test_the_first_figure_is_the_held_out_estimate_and_cautions_say_why_it_may_b
 def test_a_diverged_training_is_one_line_and_exit_1(monkeypatch):
     """A critic driven to divergence (ten times the default learning rate, no warm-up): no NaN printed as a
     distance, one line on stderr that says so and what to try, exit 1; --json carries the status."""
-    from ot_gan.apps import wdist
+    from ot_gan.tasks import wdist
     from ot_gan.wasserstein import wasserstein1
 
     monkeypatch.setattr(wdist, "wasserstein1", lambda x, y, method, **kw: wasserstein1(x, y, method=method, lr=0.01, warmup=0, **kw))

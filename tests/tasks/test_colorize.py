@@ -51,7 +51,7 @@ def test_chroma_is_not_gray_and_colorings_differ(trained: Path, tmp_path: Path) 
     assert plain["diversity"] < 0.04, plain  # 0.021 on this seed
     # all-gray colorings would have chroma statistics (0, 0, 0, 0): their W1 to the photos' is the
     # mean norm of the photos' statistics; the trained ones must be much closer
-    from ot_gan.apps.colorize import chroma_statistics, load_color_images
+    from ot_gan.tasks.colorize import chroma_statistics, load_color_images
 
     real, _ = load_color_images("photos", 8)
     gray_w1 = float(chroma_statistics(real[:, 1:]).norm(dim=1).mean())

@@ -1,0 +1,119 @@
+"""``ot-gan wdist``: the command line over ``ot_gan.tasks.wdist``."""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from dataclasses import asdict
+from typing import Any
+
+import click
+
+from ot_gan import parallel
+from ot_gan.cli.common import with_config
+from ot_gan.engine import TrainingDiverged
+from ot_gan.tasks.wdist import WdistConfig, run
+from ot_gan.wasserstein import (
+    CRITIC_METHODS,
+)
+
+
+def divergence_message(r: dict[str, Any]) -> str:
+    """One line: where the critic's training diverged, what the figures are, what to try."""
+    kept = (f"the estimate is that of its last finite state, at step {r['steps']}" if _reportable(r)
+            else "there is no finite estimate to report")
+    return (f"the critic's training diverged at step {r['diverged_at']} (a gap, penalty or multiplier went "
+            f"non-finite); {kept}. Try a smaller --width or --depth, or another --seed.")
+
+
+
+def _reportable(r: dict[str, Any]) -> bool:
+    """Whether a diverged run's last finite critic was trained at all and measured finite."""
+    return bool(r["steps"]) and all(v is not None and math.isfinite(v) for v in (r["distance"], r["lipschitz"]))
+
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN or infinity: such figures become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    return value
+
+
+
+def format_table(r: dict[str, Any]) -> str:
+    """The human-readable result: a short table whose first figure targets the population W1 (the
+    held-out estimate, for a critic), the plug-in figures beside it, then what they mean."""
+    name = "sliced W1" if r["method"] == "sliced" else "W1"
+    space = f" (features of {r['features']})" if r.get("features") else ""
+    lines = [f"{name} between {r['source_a']} ({r['n_a']} samples) and {r['source_b']} ({r['n_b']} samples), "
+             f"{r['dim']} dimensions{space}", ""]
+    critic, held = r["method"] in CRITIC_METHODS, r.get("heldout") is not None
+    rows = [("method", name, "95% CI", "all samples", "K", "steps", "seconds")]
+    lip = f"{r['lipschitz']:.3f}" if r.get("lipschitz") is not None else ""
+    ci = f"[{r['ci95'][0]:.4g}, {r['ci95'][1]:.4g}]" if r.get("ci95") else ""
+    first, plug_in = ((f"{r['heldout']:.4g}", f"{r['distance']:.4g}") if held else
+                      (f"{r['distance']:.4g}", ""))
+    rows.append((r["method"], first, ci, plug_in, lip, str(r.get("steps") or ""), f"{r['seconds']:.1f}"))
+    if r.get("ctransform") is not None:
+        rows.append(("c-transform", "", "", f"{r['ctransform']:.4g}", "", "", ""))
+    if r["exact"] is not None and r["method"] != "exact":
+        rows.append(("exact (POT)", "", "", f"{r['exact']:.4g}", "", "", ""))
+    keep = [i for i in range(len(rows[0])) if any(row[i] for row in rows[1:])]  # no empty columns
+    rows = [tuple(row[i] for i in keep) for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for i, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    if critic and held:
+        note = ("W1 = the critic on the samples it never trained on (the held-out ones), with its 95% interval: "
+                "it targets the population W1, of which it is a lower bound in expectation. 'all samples' "
+                "includes the training samples")
+        plug = [name for name, shown in (("exact", r["exact"] is not None),
+                                         ("c-transform", r.get("ctransform") is not None)) if shown]
+        names = ["it", *plug]
+        note += (f"; {', '.join(names[:-1])} and {names[-1]} target the plug-in W1 of these two sets, which is biased "
+                 "upward in high dimension." if plug else " and is biased upward when the critic memorizes them.")
+        lines += ["", *textwrap.wrap(note, 100, break_on_hyphens=False)]
+    elif critic:
+        lines += ["", "W1 = the critic on the samples it trained on (no held-out estimate): the plug-in W1 of "
+                      "these sets, biased upward in high dimension."]
+    lines += [""] * bool(r.get("cautions")) + [line for c in r.get("cautions", []) for line in textwrap.wrap(f"caution: {c}", 100, break_on_hyphens=False)]
+    return "\n".join(lines)
+
+
+
+@click.command("wdist")
+@click.argument("source_a")
+@click.argument("source_b")
+@with_config(WdistConfig)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def command(cfg: WdistConfig, as_json: bool, quiet: bool) -> None:
+    """Estimate the Wasserstein-1 distance between SOURCE_A and SOURCE_B.
+
+    \b
+    Examples:
+      ot-gan wdist digits:3 digits:8
+      ot-gan wdist a.npy b.npy --method exact --json
+      ot-gan wdist photos_a/ photos_b/ --size 32 --device cuda
+      ot-gan wdist photos_a/ photos_b/ --size 299 --features inception_v3:pt_inception.pth
+      ot-gan wdist photos_a/ photos_b/ --config configs/wdist-images-cpu.yaml   (CPU-sized)
+    """
+    result = _finite_or_none(run(cfg, progress=not quiet))
+    if parallel.rank_and_world()[0] > 0:  # under torchrun rank 0 reports for all
+        return
+    diverged = result.get("status") == "diverged"
+    if as_json:
+        click.echo(json.dumps({**result, "config": asdict(cfg)}))
+    elif not diverged or _reportable(result):
+        click.echo(format_table(result))
+    if diverged:
+        raise TrainingDiverged(divergence_message(result))
+
