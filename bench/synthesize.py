@@ -17,9 +17,16 @@ from pathlib import Path
 
 import torch
 
-from ot_gan.tasks.synthesize import (APP, SynthConfig, build_generator, class_means, load_images, score,
-                                    train_synthesizer)
 from ot_gan.engine import load_generator
+from ot_gan.tasks.synthesize import (
+    APP,
+    SynthConfig,
+    build_generator,
+    class_means,
+    load_images,
+    score,
+    train_synthesizer,
+)
 
 VARIANTS = {
     "amgan (default: mode seeking 10 + class spread)": dict(mode="amgan"),

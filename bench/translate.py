@@ -23,9 +23,9 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 import torch.nn.functional as F
 
-from ot_gan.tasks.translate import TranslateConfig, TranslateTask
 from ot_gan.engine import Trainer
 from ot_gan.models import PatchDiscriminator, ResnetGenerator
+from ot_gan.tasks.translate import TranslateConfig, TranslateTask
 
 N_IMAGES = 16
 

@@ -36,8 +36,8 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import types
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +47,11 @@ import torch
 from skimage.color import hsv2rgb
 from torchvision.utils import save_image
 
+from ot_gan.data import Samples, load_source
 from ot_gan.tasks.synthesize import train_classifier
 from ot_gan.tasks.translate import TranslateConfig, load_translator, run_generator, train_translator
-from ot_gan.data import Samples, load_source
 from ot_gan.transport import TaskCost
-from ot_gan.wasserstein import wasserstein1
+from ot_gan.w1 import wasserstein1
 
 SIZE = 16
 SMALL = dict(size=SIZE, width=16, blocks=2, critic_width=16, critic_layers=2, batch_size=8,

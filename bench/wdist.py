@@ -34,7 +34,7 @@ import torch
 from bench.funnels import funnel_pair
 from ot_gan.lipschitz import METHODS
 from ot_gan.sources import toy_2d
-from ot_gan.wasserstein import CriticEstimator, exact_w1, wasserstein1
+from ot_gan.w1 import CriticEstimator, exact_w1, wasserstein1
 
 FUNNEL_CASES = ["cube-2-4", "cube-16-16", "cube-64-1", "cube-64-64", "cube-128-16", "cube-128-256",
                 "photos-16-4", "photos-16-4-indep", "photos-32-1", "photos-32-16", "photos-32-64",

@@ -18,9 +18,9 @@ import ot
 import torch
 
 from ot_gan import AdaShift
-from ot_gan.critic_training import critic_step
 from ot_gan.lipschitz import METHODS, gradient_norms, interpolates, make_regularizer
 from ot_gan.models import MLPCritic
+from ot_gan.w1.training import critic_step
 
 
 def train_curve(method: str, x: torch.Tensor, y: torch.Tensor, steps: int, every: int = 25,

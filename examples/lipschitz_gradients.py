@@ -26,10 +26,10 @@ import torch
 from torch import Tensor
 
 from ot_gan import AdaShift
-from ot_gan.critic_training import critic_step
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import MLPCritic
 from ot_gan.objectives import get_objective
+from ot_gan.w1.training import critic_step
 
 N = 512
 

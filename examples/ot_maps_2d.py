@@ -28,7 +28,7 @@ from ot_gan import AdaShift
 from ot_gan.lipschitz import GradientPenalty
 from ot_gan.models import MLPCritic
 from ot_gan.sources import toy_2d
-from ot_gan.wasserstein import exact_w1
+from ot_gan.w1 import exact_w1
 
 SOLVERS = ("plain GAN", "K-solver", "M-solver", "B-solver")
 NOISE = 2

@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_HOMES = {"AdaShift": "ot_gan.optim", "CriticEstimator": "ot_gan.wasserstein", "W1Result": "ot_gan.wasserstein",
-          "wasserstein1": "ot_gan.wasserstein", "sliced_wasserstein": "ot_gan.wasserstein"}
+_HOMES = {"AdaShift": "ot_gan.optim", "CriticEstimator": "ot_gan.w1", "W1Result": "ot_gan.w1",
+          "wasserstein1": "ot_gan.w1", "sliced_wasserstein": "ot_gan.w1"}
 
 __all__ = ["AdaShift", "CriticEstimator", "W1Result", "sliced_wasserstein", "wasserstein1"]
 

@@ -12,13 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import engine_toy
 import ot
 import pytest
 import torch
+from engine_toy import NOISE, ToyConfig, ToyGAN, run
 from torch import Tensor
 
-import engine_toy
-from engine_toy import NOISE, ToyConfig, ToyGAN, run
 from ot_gan.data import load_source
 from ot_gan.engine import TrainingDiverged, check_fits, load_checkpoint, save_checkpoint
 from ot_gan.engine.pace import Pace, duration

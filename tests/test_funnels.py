@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from ot_gan import CriticEstimator
 from bench.funnels import Funnels, cube, funnel_pair, photo_crops
-from ot_gan.wasserstein import exact_w1
+from ot_gan import CriticEstimator
+from ot_gan.w1 import exact_w1
 
 
 @pytest.mark.parametrize("source, dim, k", [("cube", 8, 1), ("cube", 8, 16), ("photos", 4, 4)])

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from ot_gan.lipschitz import (MaxAL, MaxGP, _Bjorck, gradient_norms, interpolates, make_regularizer)
 from ot_gan.errors import InputError
+from ot_gan.lipschitz import MaxAL, MaxGP, _Bjorck, gradient_norms, interpolates, make_regularizer
 from ot_gan.models.critics import ConvCritic, GroupSort, MLPCritic
 
 

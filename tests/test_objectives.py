@@ -1,10 +1,15 @@
 import pytest
 import torch
-
 import torch.nn.functional as F
 
-from ot_gan.objectives import (OBJECTIVES, amgan_discriminator_loss, amgan_generator_loss, get_objective,
-                               mode_seeking_loss, paired)
+from ot_gan.objectives import (
+    OBJECTIVES,
+    amgan_discriminator_loss,
+    amgan_generator_loss,
+    get_objective,
+    mode_seeking_loss,
+    paired,
+)
 
 
 @pytest.mark.parametrize("name", ["wgan", "log_sigmoid", "sqrt", "exp"])

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from engine_toy import run
 from torch import nn
 
-from engine_toy import run
 from ot_gan.engine import load_checkpoint
 from ot_gan.engine.techniques import HistoricalAverage, feature_matching_loss
 from ot_gan.errors import InputError

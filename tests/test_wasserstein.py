@@ -10,14 +10,13 @@ import pytest
 import scipy.stats
 import torch
 
+from bench.funnels import funnel_pair
 from ot_gan import CriticEstimator, wasserstein1
 from ot_gan.errors import InputError
-from bench.funnels import funnel_pair
-from ot_gan.critic_training import Plateau
 from ot_gan.lipschitz import GradientPenalty, MaxAL
 from ot_gan.sources import toy_2d
-from ot_gan.wasserstein import (_check_pair, ctransform_w1, exact_w1, mean_difference_interval, method_options,
-                                sliced_wasserstein)
+from ot_gan.w1 import check_pair, ctransform_w1, exact_w1, mean_difference_interval, method_options, sliced_wasserstein
+from ot_gan.w1.training import Plateau
 
 
 def translated_gaussians(d: int, n: int, shift: float = 2.0, seed: int = 0):
@@ -223,22 +222,6 @@ def test_should_stop_ends_training_and_still_reports_the_critic():
     assert not wasserstein1(x, y, steps=40, min_steps=40).interrupted
 
 
-def test_deprecated_interruptible_still_stops_on_ctrl_c():
-    class CtrlCAtStep40(MaxAL):
-        steps = 0
-
-        def after_step(self, critic):
-            super().after_step(critic)
-            self.steps += 1
-            if self.steps == 40:
-                os.kill(os.getpid(), signal.SIGINT)
-
-    x, y = translated_gaussians(2, 1000)
-    with pytest.warns(DeprecationWarning, match="should_stop"):
-        est = CriticEstimator(CtrlCAtStep40(), steps=3000, interruptible=True)
-    assert est.fit(x, y).result_.interrupted and est.result_.steps == 40
-
-
 def test_tiny_sets_get_no_held_out_interval():
     """Five and four samples leave one held-out sample a side: no bootstrap, still an estimate."""
     r = wasserstein1(np.zeros((5, 2)), np.ones((4, 2)), steps=100, progress=False)
@@ -380,5 +363,5 @@ def test_weighted_interval_is_that_of_a_self_normalized_mean():
 def test_float32_arrays_are_used_in_place():
     """The data are never copied to float: a float32 array is read where it lies."""
     x = np.zeros((100, 3), np.float32)
-    t, _ = _check_pair(x, x)
+    t, _ = check_pair(x, x)
     assert t.data_ptr() == x.ctypes.data

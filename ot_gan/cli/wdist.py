@@ -13,10 +13,13 @@ import click
 from ot_gan import parallel
 from ot_gan.cli.common import with_config
 from ot_gan.engine import TrainingDiverged
+from ot_gan.interrupt import stop_on_signals
 from ot_gan.tasks.wdist import WdistConfig, run
-from ot_gan.wasserstein import (
+from ot_gan.w1 import (
     CRITIC_METHODS,
 )
+
+STOP_NOTICE = "ot-gan: stopping the critic's training to report the estimate so far (Ctrl-C again quits)"
 
 
 def divergence_message(r: dict[str, Any]) -> str:
@@ -106,7 +109,8 @@ def command(cfg: WdistConfig, as_json: bool, quiet: bool) -> None:
       ot-gan wdist photos_a/ photos_b/ --size 299 --features inception_v3:pt_inception.pth
       ot-gan wdist photos_a/ photos_b/ --config configs/wdist-images-cpu.yaml   (CPU-sized)
     """
-    result = _finite_or_none(run(cfg, progress=not quiet))
+    with stop_on_signals(STOP_NOTICE) as stop:  # a first Ctrl-C stops the training, a second quits
+        result = _finite_or_none(run(cfg, progress=not quiet, should_stop=lambda: stop.requested))
     if parallel.rank_and_world()[0] > 0:  # under torchrun rank 0 reports for all
         return
     diverged = result.get("status") == "diverged"

@@ -34,8 +34,7 @@ from ot_gan.engine.checkpoint import save_checkpoint
 from ot_gan.engine.pace import Pace
 from ot_gan.engine.rundir import RunDir, open_run
 from ot_gan.engine.task import Batch, Task
-from ot_gan.engine.techniques import (FEATURE_MATCHING, HistoricalAverage, check_techniques,
-                                      feature_matching_loss)
+from ot_gan.engine.techniques import FEATURE_MATCHING, HistoricalAverage, check_techniques, feature_matching_loss
 from ot_gan.errors import InputError, NamesSettings
 from ot_gan.interrupt import stop_on_signals
 from ot_gan.lipschitz import Regularizer

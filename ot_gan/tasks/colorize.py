@@ -50,7 +50,7 @@ from ot_gan.models import ConvCritic
 from ot_gan.models.colorize import ColorizationGenerator
 from ot_gan.objectives import OBJECTIVES, get_objective, mode_seeking_loss, paired
 from ot_gan.options import option, redefault
-from ot_gan.wasserstein import wasserstein1
+from ot_gan.w1 import wasserstein1
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ from ot_gan.objectives import (
 from ot_gan.optim import AdaShift
 from ot_gan.options import option, redefault
 from ot_gan.sources import is_number
-from ot_gan.wasserstein import wasserstein1
+from ot_gan.w1 import wasserstein1
 
 APP = "synthesize"
 Z_DISTANCE = 2 / math.sqrt(math.pi)  # E|z1 - z2| for independent standard normal entries

@@ -41,7 +41,7 @@ from ot_gan.models import PatchDiscriminator, ResnetGenerator
 from ot_gan.objectives import OBJECTIVES, get_objective
 from ot_gan.options import option, redefault
 from ot_gan.transport import COSTS, TaskCost, barycentric_targets, transport_plan
-from ot_gan.wasserstein import wasserstein1
+from ot_gan.w1 import wasserstein1
 
 APP = "translate"
 DIRECTIONS = ("a2b", "b2a")

@@ -9,6 +9,7 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -19,20 +20,18 @@ from ot_gan import parallel
 from ot_gan.data import held_out_count, load_source
 from ot_gan.errors import InputError
 from ot_gan.features import embed, load_feature_network, network_digest
-from ot_gan.interrupt import stop_on_signals
 from ot_gan.options import SKIP_BAD, Runtime, option
 from ot_gan.sources import CUT_SIZE
-from ot_gan.wasserstein import (
+from ot_gan.w1 import (
     CRITIC_METHODS,
     EXACT_MAX_ENTRIES,
-    STOP_NOTICE,
     CriticEstimator,
     W1Result,
     exact_w1,
     sliced_wasserstein,
     wasserstein1,
 )
-from ot_gan.wasserstein import METHODS as W1_METHODS
+from ot_gan.w1 import METHODS as W1_METHODS
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +138,9 @@ def feature_pair(spec: str, *sources: tuple[str, torch.Tensor], device: torch.de
 
 
 
-def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
-    """Measure W1 between the two sources; the result as a JSON-ready dict."""
+def run(cfg: WdistConfig, progress: bool = False, should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Measure W1 between the two sources; the result as a JSON-ready dict. ``should_stop`` is
+    asked between critic steps: True stops the training and the critic so far is measured."""
     if cfg.method not in METHODS:
         raise InputError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     if cfg.ctransform and cfg.method not in CRITIC_METHODS:
@@ -158,9 +158,7 @@ def run(cfg: WdistConfig, progress: bool = False) -> dict[str, Any]:
         kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
                       group=cfg.group_size, holdout=cfg.holdout, device=device, progress=progress,
                       ctransform=cfg.ctransform, distributed=world > 1)
-        with stop_on_signals(STOP_NOTICE) as stop:  # a first Ctrl-C stops the training, a second quits
-            result = _as_dict(wasserstein1(xa, xb, method=cfg.method, seed=cfg.seed,
-                                           should_stop=lambda: stop.requested, **kwargs))
+        result = _as_dict(wasserstein1(xa, xb, method=cfg.method, seed=cfg.seed, should_stop=should_stop, **kwargs))
     elif cfg.method == "sliced":
         start = time.perf_counter()
         value = sliced_wasserstein(xa, xb, seed=cfg.seed)

@@ -12,9 +12,9 @@ import numpy as np
 import ot
 import pytest
 import torch
+from cli_run import ENV, command_line, run
 from PIL import Image
 
-from cli_run import ENV, command_line, run
 from ot_gan.data import load_source
 
 TINY_SYNTH = ["--size", "8", "--width", "4", "--noise-dim", "4", "--batch-size", "8",

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 import pytest
-
 from cli_run import run
+
 from ot_gan.cli import COMMANDS, cli
 from ot_gan.sources import SOURCES
 

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from ot_gan.tasks import synthesize
 from ot_gan.cli import cli
 from ot_gan.engine.pace import Pace
-from ot_gan.wasserstein import CriticEstimator
+from ot_gan.tasks import synthesize
+from ot_gan.w1 import CriticEstimator
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 COMMANDS = re.findall(r"^\$ ot-gan (.+)$", README.read_text(), flags=re.M)

@@ -9,9 +9,8 @@ import numpy as np
 import ot
 import pytest
 import torch
-from PIL import Image
-
 from cli_run import command_line, run
+from PIL import Image
 
 
 def test_exact_json_matches_pot(tmp_path):
@@ -158,7 +157,7 @@ def test_a_diverged_training_is_one_line_and_exit_1(monkeypatch):
     """A critic driven to divergence (ten times the default learning rate, no warm-up): no NaN printed as a
     distance, one line on stderr that says so and what to try, exit 1; --json carries the status."""
     from ot_gan.tasks import wdist
-    from ot_gan.wasserstein import wasserstein1
+    from ot_gan.w1 import wasserstein1
 
     monkeypatch.setattr(wdist, "wasserstein1", lambda x, y, method, **kw: wasserstein1(x, y, method=method, lr=0.01, warmup=0, **kw))
     code, out, err = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--quiet")
@@ -235,7 +234,7 @@ def test_features_of_a_torchvision_architecture_with_local_weights(tmp_path, mon
     classifier head and normalizes as ImageNet: W1 is the exact one of those features."""
     import torchvision
 
-    from ot_gan.wasserstein import exact_w1
+    from ot_gan.w1 import exact_w1
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     torch.manual_seed(0)

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_run import run
 from PIL import Image
 
-from cli_run import run
 from ot_gan.color import luminance
 from ot_gan.data import read_image
 

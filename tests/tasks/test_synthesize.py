@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from cli_run import run
 from PIL import Image
 from torchvision.utils import save_image
 
-from cli_run import run
-from ot_gan.tasks.synthesize import APP, SynthConfig, SynthTask, build_generator, class_means, load_images, score
 from ot_gan.engine import load_generator
+from ot_gan.tasks.synthesize import APP, SynthConfig, SynthTask, build_generator, class_means, load_images, score
 
 FAST = ["--size", "8", "--steps", "600", "--quiet"]
 BIGAN_FAST = ["--size", "8", "--steps", "400", "--lr", "1e-3", "--width", "16", "--noise-dim", "16", "--quiet"]

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_run import ENV, command_line, run
 from PIL import Image
 
-from cli_run import ENV, command_line, run
-from ot_gan.tasks.translate import TranslateConfig, load_domains, load_translator, run_generator, train_translator
 from ot_gan.engine import load_checkpoint
+from ot_gan.tasks.translate import TranslateConfig, load_domains, load_translator, run_generator, train_translator
 from ot_gan.transport import TaskCost
-from ot_gan.wasserstein import wasserstein1
+from ot_gan.w1 import wasserstein1
 
 TINY = dict(a="colordigits:0", b="colordigits:1", size=8, width=16, blocks=2, critic_width=16, critic_layers=1,
             batch_size=8, decay_steps=0, quiet=True)

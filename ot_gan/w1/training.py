@@ -1,7 +1,7 @@
 """Training a critic on the Kantorovich-Rubinstein dual, in parts: one step, the rule that says
 when the estimate has settled, and the guard that stops a training that diverges.
 
-The W1 estimator (``ot_gan.wasserstein``) puts them together; the examples share ``critic_step``.
+The W1 estimator (``ot_gan.w1``) puts them together; the examples share ``critic_step``.
 """
 
 from __future__ import annotations
