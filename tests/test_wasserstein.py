@@ -98,10 +98,10 @@ def test_weighted_critic_is_near_the_weighted_exact_value():
     exact = wasserstein1(x, y, a, method="exact").distance
     assert wasserstein1(x, y, method="exact").distance > 1.2 * exact
     r = wasserstein1(x, y, a, steps=400, min_steps=400, width=64, batch_size=128)
-    assert r.distance == pytest.approx(exact, rel=0.05) and r.heldout == pytest.approx(exact, rel=0.05)
-    assert r.ci95[0] < r.heldout < r.ci95[1] and r.status == "cap" and not r.converged
+    assert r.all_samples == pytest.approx(exact, rel=0.05) and r.distance == pytest.approx(exact, rel=0.05)
+    assert r.ci95[0] < r.distance < r.ci95[1] and r.status == "cap" and not r.converged
     with torch.no_grad():
-        assert (r.potential(x) @ (a / a.sum()) - r.potential(y).mean()).item() == pytest.approx(r.distance, rel=1e-5)
+        assert (r.potential(x) @ (a / a.sum()) - r.potential(y).mean()).item() == pytest.approx(r.all_samples, rel=1e-5)
 
 
 @pytest.mark.slow
@@ -117,9 +117,9 @@ def test_maxal_matches_exact_on_2d_mixtures(a, b, steps):
     x, y = toy_2d(a, 2000, 0), toy_2d(b, 2000, 1)
     exact = exact_w1(x, y)
     r = wasserstein1(x, y, ctransform=True, **({"steps": steps} if steps else {}))
-    assert r.distance == pytest.approx(exact, rel=0.03)
+    assert r.all_samples == pytest.approx(exact, rel=0.03)
     assert r.lipschitz == pytest.approx(1.0, abs=0.02)
-    assert r.distance < r.ctransform <= exact
+    assert r.all_samples < r.ctransform <= exact
 
 
 def test_ctransform_bounds_exact_from_below_and_the_critic_from_above():
@@ -147,7 +147,7 @@ def test_maxal_recovers_a_scaling(d, group):
     x, y = torch.randn(4000, d, generator=g), 1.5 * torch.randn(4000, d, generator=g)
     truth = 0.5 * math.sqrt(2) * math.exp(math.lgamma((d + 1) / 2) - math.lgamma(d / 2))
     r = wasserstein1(x, y, steps=3000, group=group)
-    assert r.distance == pytest.approx(truth, rel=0.05)
+    assert r.all_samples == pytest.approx(truth, rel=0.05)
     assert r.lipschitz == pytest.approx(1.0, abs=0.02)
 
 
@@ -158,11 +158,11 @@ def test_maxal_recovers_a_translation(d):
     1,500 steps read 1.01-1.02 of it in 2-D and 64-D)."""
     x, y = translated_gaussians(d, 2000)
     r = wasserstein1(x, y, steps=1500)
-    assert r.distance == pytest.approx(2.0, rel=0.05)
+    assert r.all_samples == pytest.approx(2.0, rel=0.05)
     assert r.lipschitz == pytest.approx(1.0, abs=0.02)
     lo, hi = r.ci95
-    assert lo <= r.heldout <= hi and hi - lo < 0.5
-    assert r.heldout == pytest.approx(2.0, rel=0.1)
+    assert lo <= r.distance <= hi and hi - lo < 0.5
+    assert r.distance == pytest.approx(2.0, rel=0.1)
 
 
 @pytest.mark.slow
@@ -179,7 +179,7 @@ def test_bjorck_critic_reads_a_funnel_pair_in_16_d():
     500 steps (0.974, held-out 0.966 measured), K at most 1."""
     x, y, truth, _ = funnel_pair("cube", 1000, 4, seed=0, dim=16)
     r = wasserstein1(x, y, method="bjorck", steps=500)
-    assert r.distance == pytest.approx(truth, rel=0.05) and r.heldout == pytest.approx(truth, rel=0.05)
+    assert r.all_samples == pytest.approx(truth, rel=0.05) and r.distance == pytest.approx(truth, rel=0.05)
     assert 0.95 < r.lipschitz <= 1.0 + 1e-3
 
 
@@ -190,7 +190,7 @@ def test_maxgp_is_divided_by_its_lipschitz_constant():
     r = wasserstein1(x, y, method="maxgp", rho=2.0, steps=1000)
     assert r.lipschitz > 1.2
     assert r.details["divided_by_K"]
-    assert r.distance == pytest.approx(2.0, rel=0.05)
+    assert r.all_samples == pytest.approx(2.0, rel=0.05)
 
 
 @pytest.mark.parametrize("x,y,message", [
@@ -218,14 +218,14 @@ def test_should_stop_ends_training_and_still_reports_the_critic():
                         or len(calls) == 200).fit(x, y).result_
     assert set(calls) == {signal.getsignal(signal.SIGINT)}
     assert r.interrupted and r.status == "interrupted" and not r.converged and r.steps == 200
-    assert 0 < r.distance < 2.0 and r.lipschitz > 0 and r.ci95 is not None
+    assert 0 < r.all_samples < 2.0 and r.lipschitz > 0 and r.ci95 is not None
     assert not wasserstein1(x, y, steps=40, min_steps=40).interrupted
 
 
 def test_tiny_sets_get_no_held_out_interval():
     """Five and four samples leave one held-out sample a side: no bootstrap, still an estimate."""
     r = wasserstein1(np.zeros((5, 2)), np.ones((4, 2)), steps=100, progress=False)
-    assert r.heldout is None and r.ci95 is None
+    assert r.basis == "all samples" and r.ci95 is None
     assert r.distance == pytest.approx(math.sqrt(2), rel=0.05)  # every pair is (0, 0)-(1, 1)
 
 
@@ -264,7 +264,7 @@ def test_memorizing_a_small_set_stops_training():
     x, y = torch.randn(300, 64, generator=g), torch.randn(300, 64, generator=g)
     r = wasserstein1(x, y)
     assert r.steps <= 4000 * 5 // 4
-    assert abs(r.heldout) < 0.1 * r.distance
+    assert abs(r.distance) < 0.1 * r.all_samples
 
 
 def test_fit_twice_starts_afresh_and_leaves_the_global_generator_alone():
@@ -308,7 +308,7 @@ def test_a_huge_learning_rate_diverges_and_is_reported():
     r = CriticEstimator(steps=400, lr=0.01, warmup=0).fit(x, y).result_
     assert r.status == "diverged" and not r.converged and not r.interrupted
     assert 0 < r.diverged_at < 10 and r.steps == 0
-    assert all(math.isfinite(v) for v in (r.distance, r.heldout, *r.ci95, r.lipschitz, r.details["multiplier"]))
+    assert all(math.isfinite(v) for v in (r.all_samples, r.distance, *r.ci95, r.lipschitz, r.details["multiplier"]))
     assert CriticEstimator(steps=400, lr=0.01).fit(x, y).result_.status == "cap"
 
 
@@ -327,7 +327,7 @@ def test_a_runaway_multiplier_goes_back_to_the_last_check():
     x, y = translated_gaussians(2, 1000)
     r = CriticEstimator(Runaway(), steps=400, check_every=20).fit(x, y).result_
     assert r.status == "diverged" and r.steps == 60 and 60 < r.diverged_at <= 63
-    assert 0.5 < r.distance < 2.5 and 0.5 < r.lipschitz < 2 and abs(r.details["multiplier"]) < 3
+    assert 0.5 < r.all_samples < 2.5 and 0.5 < r.lipschitz < 2 and abs(r.details["multiplier"]) < 3
 
 
 def test_heldout_interval_is_the_bootstrap_for_small_sets_and_normal_for_large():

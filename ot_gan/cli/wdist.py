@@ -53,15 +53,13 @@ def format_table(r: dict[str, Any]) -> str:
     """The human-readable result: a short table whose first figure targets the population W1 (the
     held-out estimate, for a critic), the plug-in figures beside it, then what they mean."""
     name = "sliced W1" if r["method"] == "sliced" else "W1"
-    space = f" (features of {r['features']})" if r.get("features") else ""
     lines = [f"{name} between {r['source_a']} ({r['n_a']} samples) and {r['source_b']} ({r['n_b']} samples), "
-             f"{r['dim']} dimensions{space}", ""]
-    critic, held = r["method"] in CRITIC_METHODS, r.get("heldout") is not None
+             f"{r['dim']} dimensions", f"distance: {r['units']}", ""]
+    critic, held = r["method"] in CRITIC_METHODS, r.get("basis") == "held-out"
     rows = [("method", name, "95% CI", "all samples", "K", "steps", "seconds")]
     lip = f"{r['lipschitz']:.3f}" if r.get("lipschitz") is not None else ""
     ci = f"[{r['ci95'][0]:.4g}, {r['ci95'][1]:.4g}]" if r.get("ci95") else ""
-    first, plug_in = ((f"{r['heldout']:.4g}", f"{r['distance']:.4g}") if held else
-                      (f"{r['distance']:.4g}", ""))
+    first, plug_in = f"{r['distance']:.4g}", (f"{r['all_samples']:.4g}" if held else "")
     rows.append((r["method"], first, ci, plug_in, lip, str(r.get("steps") or ""), f"{r['seconds']:.1f}"))
     if r.get("ctransform") is not None:
         rows.append(("c-transform", "", "", f"{r['ctransform']:.4g}", "", "", ""))

@@ -154,7 +154,7 @@ def run(cfg: WdistConfig, progress: bool = False, should_stop: Callable[[], bool
     if cfg.method in CRITIC_METHODS:
         check_split(cfg, len(xa), len(xb))
         if cfg.group_size and cfg.width % cfg.group_size:
-            raise InputError(f"--width {cfg.width} is not a multiple of --group-size {cfg.group_size}")
+            raise InputError("{width} is not a multiple of {group_size}", width=cfg.width, group_size=cfg.group_size)
         kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
                       group=cfg.group_size, holdout=cfg.holdout, device=device, progress=progress,
                       ctransform=cfg.ctransform, distributed=world > 1)
@@ -162,7 +162,7 @@ def run(cfg: WdistConfig, progress: bool = False, should_stop: Callable[[], bool
     elif cfg.method == "sliced":
         start = time.perf_counter()
         value = sliced_wasserstein(xa, xb, seed=cfg.seed)
-        result = _as_dict(W1Result(distance=value, method="sliced", n_a=len(xa), n_b=len(xb), dim=int(xa[0].numel()),
+        result = _as_dict(W1Result(distance=value, basis="sliced", method="sliced", n_a=len(xa), n_b=len(xb), dim=int(xa[0].numel()),
                                    seconds=time.perf_counter() - start))
     else:
         try:
@@ -170,8 +170,9 @@ def run(cfg: WdistConfig, progress: bool = False, should_stop: Callable[[], bool
         except RuntimeError as err:  # exact_w1: POT's network simplex stopped before the optimum
             if cfg.method != "exact":
                 raise
-            raise InputError(f"{err}; try --method sinkhorn or maxal") from None
+            raise InputError(f"{err}; try {{method}}", method="sinkhorn") from None
     result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None, features=cfg.features,
+                  units=units(cfg, xa),
                   n_heldout=([held_out_count(len(x), cfg.holdout) for x in (xa, xb)]
                              if cfg.method in CRITIC_METHODS else None))
     if cfg.method == "exact":
@@ -201,8 +202,8 @@ def check_split(cfg: WdistConfig, *sizes: int) -> None:
     for spec, n in zip((cfg.source_a, cfg.source_b), sizes):
         if too_few(n):
             least = next(k for k in itertools.count(2) if not too_few(k))
-            raise InputError(f"{spec}: {n} samples are too few for a critic estimate at --holdout {cfg.holdout} "
-                             f"(at least {least}); use --method exact for tiny sets")
+            raise InputError(f"{spec}: {n} samples are too few for a critic estimate at {{holdout}} (at least "
+                             f"{least}); use {{method}} for tiny sets", holdout=cfg.holdout, method="exact")
 
 
 
@@ -217,22 +218,33 @@ def cautions(r: dict[str, Any]) -> list[str]:
         found.append(f"interrupted at step {r['steps']}, before the critic had settled: a rough estimate.")
     elif r.get("status") == "cap":
         found.append(f"stopped at the step cap ({r['steps']} steps with the final annealing) before the estimate "
-                     "settled; more --steps may give a larger value.")
+                     "settled; more steps may give a larger value.")
     k = r.get("lipschitz")
     if r["method"] == "maxal" and k is not None and abs(k - 1) > 0.02:
         found.append(f"K = {k:.3f} is more than 2% from 1, so the estimate is off by about as much; "
-                     "more --steps may help.")
+                     "more steps may help.")
     held = min(r.get("n_heldout") or [0])  # 0 with --holdout 0: nothing held out, by choice
     if held == 1:  # the estimator needs 2 a side for a held-out figure
         found.append("only 1 held-out sample in the smaller set, too few for a held-out estimate: W1 is the critic "
-                     "on its training samples.")
+                     "on all samples, its training samples included.")
     elif 1 < held < 100:
         found.append(f"only {held} held-out samples in the smaller set: the interval is wide.")
     ci = r.get("ci95")
     if ci and ci[0] <= 0 <= ci[1]:
         found.append("the interval includes 0: these samples do not tell the two sets apart.")
-    elif ci and r["distance"] > ci[1]:
+    elif ci and r["all_samples"] > ci[1]:
         found.append("the critic scores its training samples above the interval of the held-out ones: it has "
                      "memorized them, and 'all samples' overstates W1.")
     return found
+
+
+def units(cfg: WdistConfig, data: torch.Tensor) -> str:
+    """What the distance is measured in: the Euclidean distance between flattened samples, over
+    the features of ``cfg.features``, over pixels in [-1, 1] for images, or over the values as
+    given."""
+    if cfg.features:
+        return f"Euclidean, over the features of {cfg.features}"
+    if data.dim() == 4:
+        return "Euclidean, over pixel values in [-1, 1] (all channels of every pixel)"
+    return "Euclidean, over the values as given"
 

@@ -83,12 +83,13 @@ def wasserstein1(x: Array, y: Array, a: Array | None = None, b: Array | None = N
     Returns
     -------
     W1Result
-        ``distance`` (float; for a critic, its estimate on all samples), ``status`` and
-        ``converged`` (POT solved it, or the critic's training settled before its step cap);
-        critic methods also give ``heldout`` and ``ci95`` (the estimate on samples the critic
-        never trained on, a lower bound of the population W1 in expectation, and its 95%
-        interval), ``lipschitz`` (K), ``steps`` and ``potential``, the trained critic as a
-        1-Lipschitz Kantorovich potential f with distance = E_a f(x) - E_b f(y).
+        ``distance``, the figure to read, and ``basis``, what it is: for a critic the held-out
+        estimate (the critic on samples it never trained on: a lower bound of the population W1
+        in expectation) with its 95% interval ``ci95``; for POT's solvers the plug-in W1 of the
+        two sets. ``status`` and ``converged`` (POT solved it, or the critic's training settled
+        before its step cap). Critic methods also give ``all_samples`` (the gap on every sample,
+        training ones included), ``lipschitz`` (K), ``steps`` and ``potential``, the trained
+        critic as a 1-Lipschitz Kantorovich potential f with all_samples = E_a f(x) - E_b f(y).
 
     Raises
     ------
@@ -111,7 +112,7 @@ def wasserstein1(x: Array, y: Array, a: Array | None = None, b: Array | None = N
     >>> round(r.distance, 6), r.converged                          # a translation by (3, 4)
     (5.0, True)
     >>> r = wasserstein1(x, y, steps=1000)                 # the MaxAL critic   # doctest: +SKIP
-    >>> r.heldout, r.ci95, r.potential(torch.zeros(1, 2))  # doctest: +SKIP
+    >>> r.distance, r.ci95, r.all_samples, r.potential(torch.zeros(1, 2))  # doctest: +SKIP
 
     References
     ----------

@@ -49,9 +49,9 @@ class CriticEstimator:
     ``fit(x, y)`` splits each set into training and held-out samples, trains the critic with
     AdaShift on minibatches until the held-out estimate and the Lipschitz constant have settled
     (``Plateau``) or ``steps`` is reached, anneals the learning rate to 0 over a quarter as many
-    steps again, then measures K on many fresh interpolates. ``result_`` holds the estimate on all
-    samples, the held-out estimate with a 95% interval (a 1-Lipschitz critic on unseen samples
-    gives a lower bound of the population W1), K, steps, seconds and how training ended. A
+    steps again, then measures K on many fresh interpolates. ``result_`` holds the held-out
+    estimate with a 95% interval (a 1-Lipschitz critic on unseen samples gives a lower bound of
+    the population W1 in expectation), the gap on all samples, K, steps, seconds and how training ended. A
     training that goes non-finite (gap, penalty or MaxAL's multiplier) stops there and the critic
     goes back to its last finite state, kept at each check window (status ``diverged``). Every
     ``fit`` starts from a fresh copy of the critic and the regularizer, and draws its randomness
@@ -125,7 +125,7 @@ class CriticEstimator:
     >>> import torch
     >>> x, y = torch.randn(2000, 2), torch.randn(2000, 2) + torch.tensor([2.0, 0.0])
     >>> est = CriticEstimator("maxal", steps=2000).fit(x, y)            # doctest: +SKIP
-    >>> est.result_.heldout, est.distance(torch.randn(500, 2), y[:500])   # doctest: +SKIP
+    >>> est.result_.distance, est.distance(torch.randn(500, 2), y[:500])   # doctest: +SKIP
 
     References
     ----------
@@ -287,14 +287,14 @@ class CriticEstimator:
 
     def _evaluate(self, x: Tensor, y: Tensor, weights: tuple[Tensor | None, Tensor | None], ho_x: Tensor,
                   ho_y: Tensor, training: _Training) -> W1Result:
-        """Measure the trained critic: K, the estimate on all samples, the held-out estimate and
-        its interval, the c-transform if asked (weighted means when ``weights`` are given)."""
+        """Measure the trained critic: K, the gap on all samples, the held-out estimate and its
+        interval, the c-transform if asked (weighted means when ``weights`` are given)."""
         self.critic.eval()
         k = self.lipschitz_constant(x, y)
         self.scale = self.regularizer.k if self.regularizer.calibrates_lipschitz else k
         fx, fy = self._values(x), self._values(y)
         (a, b), held = weights, (ho_x, ho_y)
-        distance = (weighted_mean(fx, a) - weighted_mean(fy, b)) / self.scale
+        all_samples = (weighted_mean(fx, a) - weighted_mean(fy, b)) / self.scale
         heldout, ci = None, None
         held_weights = [None if w is None else w[i] for w, i in zip(weights, held)]
         if min(map(len, held)) > 1 and all(w is None or w.sum() > 0 for w in held_weights):
@@ -304,12 +304,13 @@ class CriticEstimator:
         refined = (ctransform_w1(fx / self.scale, x, y, device=self.device, a=a, b=b) if self.ctransform
                    else None)
         status, diverged_at = training.status, training.diverged_at
-        if not all(map(math.isfinite, (distance, k))):  # finite weights whose values still overflow
+        if not all(map(math.isfinite, (all_samples, k))):  # finite weights whose values still overflow
             status, diverged_at = "diverged", diverged_at or training.steps
         regularizer = self.regularizer
         return W1Result(
-            distance=distance, method=self.method, n_a=len(x), n_b=len(y), dim=int(x[0].numel()), seconds=0.0,
-            heldout=heldout, ci95=ci, lipschitz=k, steps=training.steps, ctransform=refined,
+            distance=all_samples if heldout is None else heldout, basis="all samples" if heldout is None else "held-out",
+            all_samples=all_samples, method=self.method, n_a=len(x), n_b=len(y), dim=int(x[0].numel()), seconds=0.0,
+            ci95=ci, lipschitz=k, steps=training.steps, ctransform=refined,
             interrupted=status == "interrupted", status=status, diverged_at=diverged_at,
             potential=Potential(self.critic, self.scale),
             details={"regularizer": regularizer.hyperparameters(), "divided_by_K": not regularizer.calibrates_lipschitz,

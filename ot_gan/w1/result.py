@@ -12,10 +12,15 @@ from torch import Tensor, nn
 class W1Result:
     """A W1 estimate and how it was obtained (``wasserstein1``'s result).
 
-    ``distance`` is the estimate on all samples (the plug-in W1 for ``exact``); the critic methods
-    add the held-out estimate and its interval, the critic's K and steps, and ``potential``, the
-    trained critic as a 1-Lipschitz Kantorovich potential f with distance = E_a f(x) - E_b f(y).
-    ``status`` and ``converged`` say how the method ended (see the comments below).
+    ``distance`` is the figure to read, and ``basis`` says what it is: for a critic method the
+    critic's gap on the held-out samples it never trained on (``"held-out"``, which targets the
+    population W1 and has the interval ``ci95``), or on all samples when none are held out
+    (``"all samples"``); for POT's solvers the W1 of the two sample sets (``"plug-in"``), which in
+    high dimension is far above the population W1. A critic method also gives ``all_samples``, its
+    gap on every sample (training ones included: above ``distance`` when the critic memorizes),
+    K, steps, and ``potential``, the trained critic as a 1-Lipschitz Kantorovich potential f.
+    ``status`` and ``converged`` say how the method ended (see the comments below). Distances are
+    Euclidean, in the units of the data as given.
     """
 
     distance: float
@@ -24,8 +29,9 @@ class W1Result:
     n_b: int
     dim: int
     seconds: float
-    heldout: float | None = None  # critic methods: the estimate on held-out samples
-    ci95: tuple[float, float] | None = None  # 95% interval of ``heldout`` (bootstrap, or normal for large sets)
+    basis: str = "plug-in"  # what ``distance`` is: "held-out", "all samples" or "plug-in"
+    ci95: tuple[float, float] | None = None  # 95% interval of a held-out ``distance`` (bootstrap, or normal)
+    all_samples: float | None = None  # critic methods: the gap on all samples, training ones included
     lipschitz: float | None = None  # critic's Lipschitz constant, max over fresh interpolates
     steps: int | None = None
     ctransform: float | None = None  # critic methods, on request: the c-transform lower bound of ``exact``

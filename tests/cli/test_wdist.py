@@ -32,7 +32,7 @@ def test_critic_run_prints_a_table_and_json():
     assert "maxal" in out and "exact (POT)" in out and "95% CI" in out and "all samples" in out
     code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "60", "--quiet", "--json", "--seed", "3")
     r = json.loads(out)
-    for key in ("distance", "ci95", "lipschitz", "method", "n_a", "n_b", "dim", "seconds", "heldout", "exact"):
+    for key in ("distance", "ci95", "lipschitz", "method", "n_a", "n_b", "dim", "seconds", "all_samples", "basis", "units", "exact"):
         assert key in r
     assert r["n_a"] == 400 and r["dim"] == 2 and len(r["ci95"]) == 2 and r["config"]["seed"] == 3
 
@@ -140,8 +140,11 @@ def test_the_first_figure_is_the_held_out_estimate_and_cautions_say_why_it_may_b
     r = json.loads(out)
     assert r["status"] == "cap" and any("step cap" in c for c in r["cautions"])
     code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "60", "--quiet")
-    first_row = out.splitlines()[4].split()
-    assert first_row[0] == "maxal" and float(first_row[1]) == pytest.approx(r["heldout"], rel=1e-3)
+    lines = out.splitlines()
+    assert lines[1] == "distance: Euclidean, over the values as given"
+    first_row = lines[5].split()
+    assert first_row[0] == "maxal" and float(first_row[1]) == pytest.approx(r["distance"], rel=1e-3)
+    assert float(first_row[-4]) == pytest.approx(r["all_samples"], rel=1e-3)
     assert "caution: stopped at the step cap" in out
     rng = np.random.default_rng(0)  # two draws of one distribution: the interval must include 0
     np.save(tmp_path / "a.npy", rng.normal(size=(300, 4)).astype(np.float32))
@@ -193,7 +196,7 @@ def test_features_are_a_scripted_network_batched_and_cached(tmp_path, monkeypatc
     assert len(cached) == 2 and err.count("are cached in") == 2
     code, out, err = run("wdist", tmp_path / "a.npy", tmp_path / "b.npy", "--method", "exact", "--features",
                          tmp_path / "net.pt")
-    assert code == 0 and err.count("read from the cache") == 2 and "(features of" in out
+    assert code == 0 and err.count("read from the cache") == 2 and "over the features of" in out
 
 
 @pytest.mark.parametrize("spec,message", [
@@ -223,7 +226,7 @@ def test_two_gloo_processes_agree_with_one():
     two = json.loads(done.stdout)  # rank 0 alone prints
     code, out, _ = run(*args)
     one = json.loads(out)
-    for key in ("distance", "heldout", "lipschitz"):
+    for key in ("distance", "all_samples", "lipschitz"):
         assert two[key] == pytest.approx(one[key], rel=1e-5, abs=1e-6), key
     assert two["details"]["multiplier"] == pytest.approx(one["details"]["multiplier"], rel=1e-5)
     assert two["steps"] == one["steps"] and two["details"]["multiplier"] != 0
