@@ -189,7 +189,7 @@ def run(cfg: WdistConfig, progress: bool = False, should_stop: Callable[[], bool
 
 def _as_dict(r: W1Result) -> dict[str, Any]:
     """The result's figures, JSON-ready: every field but the trained critic."""
-    return {f.name: getattr(r, f.name) for f in fields(r) if f.name != "potential"}
+    return {f.name: getattr(r, f.name) for f in fields(r) if f.name not in ("potential", "heldout_index")}
 
 
 

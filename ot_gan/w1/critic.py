@@ -312,7 +312,7 @@ class CriticEstimator:
             all_samples=all_samples, method=self.method, n_a=len(x), n_b=len(y), dim=int(x[0].numel()), seconds=0.0,
             ci95=ci, lipschitz=k, steps=training.steps, ctransform=refined,
             interrupted=status == "interrupted", status=status, diverged_at=diverged_at,
-            potential=Potential(self.critic, self.scale),
+            potential=Potential(self.critic, self.scale), heldout_index=(ho_x, ho_y),
             details={"regularizer": regularizer.hyperparameters(), "divided_by_K": not regularizer.calibrates_lipschitz,
                      "batch_size": self.batch_size, "holdout": self.holdout,
                      "critic_parameters": sum(p.numel() for p in self.critic.parameters()),

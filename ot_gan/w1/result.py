@@ -44,6 +44,8 @@ class W1Result:
     diverged_at: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
     potential: Potential | None = field(default=None, repr=False, compare=False)  # critic methods
+    # critic methods: the indices of the held-out samples of each set (the samples ``distance`` is read on)
+    heldout_index: tuple[Tensor, Tensor] | None = field(default=None, repr=False, compare=False)
     converged: bool = field(init=False)  # the method's own convergence: solved, or settled
 
     def __post_init__(self) -> None:
