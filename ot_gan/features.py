@@ -2,8 +2,10 @@
 Inception-v3's pool features rather than on pixels (Heusel et al., "GANs trained by a two
 time-scale update rule converge to a local Nash equilibrium", NeurIPS 2017).
 
-The network is a local file, never a download: a TorchScript module (``torch.jit.save``), or a
-torchvision architecture and a state dict, ``"inception_v3:pt_inception.pth"``.
+The network is a local file, never a download: a TorchScript module (``torch.jit.save``), which
+receives the samples as loaded (images as (n, C, H, W) floats in [-1, 1]), or a torchvision
+architecture and a state dict, ``"resnet18:resnet18-f37072fd.pth"``, which receives them as
+torchvision's ImageNet weights expect (RGB in [0, 1], ImageNet-normalized).
 """
 
 from __future__ import annotations
@@ -15,28 +17,30 @@ from pathlib import Path
 import torch
 import torchvision
 from torch import Tensor, nn
+from torchvision.transforms.v2.functional import normalize
 from tqdm.auto import tqdm
 
 from ot_gan.errors import InputError
 
 # torchvision's classification weights expect ImageNet-normalized RGB in [0, 1]
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 HEADS = ("fc", "classifier", "heads")  # where torchvision's classifiers keep their last layers
 WHAT_TO_PASS = ("a TorchScript file (torch.jit.save), or ARCH:WEIGHTS, a torchvision architecture and a local "
-                "state dict (inception_v3:pt_inception.pth)")
+                "state dict of torchvision's (resnet18:resnet18-f37072fd.pth)")
 
 
 class ImageNetInput(nn.Module):
-    """Normalizes images in [0, 1] with ImageNet's mean and standard deviation, then runs ``net``."""
+    """Runs ``net`` on images as torchvision's ImageNet weights expect them: the library's images
+    ((n, C, H, W) in [-1, 1], gray or RGB) mapped to RGB in [0, 1], then normalized with ImageNet's
+    mean and standard deviation."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net((x - self.mean) / self.std)
+        rgb = ((x + 1) / 2).expand(-1, 3, -1, -1) if x.shape[1] == 1 else (x + 1) / 2
+        return self.net(normalize(rgb, IMAGENET_MEAN, IMAGENET_STD))
 
 
 def _file_and_arch(spec: str) -> tuple[Path, str | None]:
@@ -64,11 +68,15 @@ def network_digest(spec: str) -> str:
 def load_feature_network(spec: str) -> nn.Module:
     """The feature network of ``spec``, in eval mode on the CPU.
 
-    ``spec`` is a TorchScript file, or ``ARCH:WEIGHTS``: ``torchvision.models.get_model(ARCH,
-    weights=None)`` with the state dict of the local file WEIGHTS (``torch.load`` with
-    ``weights_only``), whose classification head (``fc``, ``classifier`` or ``heads``) is replaced by
-    the identity, so that the features are what fed it (Inception-v3: FID's 2048-d pool features),
-    and whose input is normalized as torchvision's ImageNet weights expect."""
+    ``spec`` is a TorchScript file (it receives the samples as loaded), or ``ARCH:WEIGHTS``:
+    ``torchvision.models.get_model(ARCH, weights=None)`` with the state dict of the local file
+    WEIGHTS (``torch.load`` with ``weights_only``), whose classification head (``fc``,
+    ``classifier`` or ``heads``) is replaced by the identity, so that the features are what fed it,
+    and whose input is made what torchvision's ImageNet weights expect (``ImageNetInput``). For
+    ``inception_v3`` that is torchvision's own weights file (``inception_v3_google-0cc3c7bd.pth``),
+    built with ``transform_input`` as torchvision builds it for them: 2048-d pool features. The
+    Inception weights of the FID papers (1,008 classes, no auxiliary head) are another network; to
+    use them, save it as TorchScript."""
     path, arch = _file_and_arch(spec)
     if arch is None:
         try:
@@ -83,6 +91,8 @@ def load_feature_network(spec: str) -> nn.Module:
         raise InputError(f"{arch!r} is not a torchvision architecture (torchvision.models.list_models() names them)")
     # Inception and GoogLeNet initialize with SciPy's truncated normal (seconds), overwritten here anyway
     extra = {"init_weights": False} if arch in ("inception_v3", "googlenet") else {}
+    if arch == "inception_v3":  # as torchvision builds it for its ImageNet weights
+        extra["transform_input"] = True
     net = torchvision.models.get_model(arch, weights=None, **extra)
     try:
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

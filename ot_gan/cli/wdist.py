@@ -104,7 +104,7 @@ def command(cfg: WdistConfig, as_json: bool, quiet: bool) -> None:
       ot-gan wdist digits:3 digits:8
       ot-gan wdist a.npy b.npy --method exact --json
       ot-gan wdist photos_a/ photos_b/ --size 32 --device cuda
-      ot-gan wdist photos_a/ photos_b/ --size 299 --features inception_v3:pt_inception.pth
+      ot-gan wdist photos_a/ photos_b/ --size 299 --features inception_v3:inception_v3_google-0cc3c7bd.pth
       ot-gan wdist photos_a/ photos_b/ --config configs/wdist-images-cpu.yaml   (CPU-sized)
     """
     with stop_on_signals(STOP_NOTICE) as stop:  # a first Ctrl-C stops the training, a second quits

@@ -79,12 +79,15 @@ class WdistConfig(Runtime):
                               "samples: a certified lower bound of the exact plug-in W1, usually closer to it than "
                               "the critic alone. For low-dimensional sets (the plug-in W1 is biased upward in high "
                               "dimension) of up to 50k x 50k samples, also past exact OT's memory limit.")
-    features: str | None = option(None, "Measure W1 between the sets' features, as FID does with Inception: FILE is "
-                                  "a TorchScript module (torch.jit.save), or ARCH:WEIGHTS, a torchvision architecture "
-                                  "with a local state dict (inception_v3:pt_inception.pth: its classifier head is "
-                                  "dropped and images are ImageNet-normalized; set --size to what it takes). Nothing "
-                                  "is downloaded. Features are cached in $XDG_CACHE_HOME/ot-gan/features "
-                                  "(~/.cache/ot-gan/features).", type=str, metavar="FILE")
+    features: str | None = option(None, "Measure W1 between the sets' features, as FID does with Inception. FILE is "
+                                  "a TorchScript module (torch.jit.save), which receives images as loaded: (n, C, H, W) "
+                                  "in [-1, 1]; or ARCH:WEIGHTS, a torchvision architecture with a local state dict of "
+                                  "torchvision's, such as inception_v3:inception_v3_google-0cc3c7bd.pth or "
+                                  "resnet18:resnet18-f37072fd.pth: its classifier head is dropped and images reach it "
+                                  "as torchvision's weights expect (RGB in [0, 1], ImageNet-normalized; set --size to "
+                                  "the side it takes, 299 for Inception). Nothing is downloaded. Features are cached in "
+                                  "$XDG_CACHE_HOME/ot-gan/features (~/.cache/ot-gan/features).", type=str,
+                                  metavar="FILE")
     skip_bad: bool = option(False, SKIP_BAD)
 
 

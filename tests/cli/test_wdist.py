@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import re
 import signal
@@ -233,9 +234,12 @@ def test_two_gloo_processes_agree_with_one():
 
 
 def test_features_of_a_torchvision_architecture_with_local_weights(tmp_path, monkeypatch):
-    """ARCH:WEIGHTS builds the architecture without weights, loads the local state dict, drops the
-    classifier head and normalizes as ImageNet: W1 is the exact one of those features."""
+    """ARCH:WEIGHTS on folders of uint8 PNGs gives the exact W1 of features made the torchvision way,
+    independently of the loader: PIL -> RGB in [0, 1] -> ImageNet normalization -> the network
+    without its head. A gray folder is widened to RGB the same way."""
     import torchvision
+    from PIL import Image
+    from torchvision.transforms.v2 import functional as tvf
 
     from ot_gan.w1 import exact_w1
 
@@ -244,15 +248,46 @@ def test_features_of_a_torchvision_architecture_with_local_weights(tmp_path, mon
     net = torchvision.models.squeezenet1_1()
     torch.save(net.state_dict(), tmp_path / "squeeze.pth")
     rng = np.random.default_rng(0)
-    a, b = rng.random((20, 3, 32, 32), np.float32), 0.5 * rng.random((16, 3, 32, 32), np.float32)
-    np.save(tmp_path / "a.npy", a)
-    np.save(tmp_path / "b.npy", b)
-    code, out, err = run("wdist", tmp_path / "a.npy", tmp_path / "b.npy", "--method", "exact", "--json", "--quiet",
-                         "--features", f"squeezenet1_1:{tmp_path / 'squeeze.pth'}")
+    for name, n, top in (("a", 12, 255), ("b", 10, 128)):
+        (tmp_path / name).mkdir()
+        for i in range(n):
+            Image.fromarray(rng.integers(0, top, (48, 48, 3), dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
+    code, out, err = run("wdist", tmp_path / "a", tmp_path / "b", "--size", "48", "--method", "exact", "--json",
+                         "--quiet", "--features", f"squeezenet1_1:{tmp_path / 'squeeze.pth'}")
     assert code == 0, err
     net.classifier = torch.nn.Identity()
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    with torch.no_grad():
-        fa, fb = (net.eval()((torch.from_numpy(x) - mean) / std).flatten(1) for x in (a, b))
+
+    def features(folder):
+        images = [tvf.to_dtype(tvf.pil_to_tensor(Image.open(f).convert("RGB")), torch.float32, scale=True)
+                  for f in sorted(folder.iterdir())]
+        batch = tvf.normalize(torch.stack(images), [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+        with torch.no_grad():
+            return net.eval()(batch).flatten(1)
+
+    fa, fb = features(tmp_path / "a"), features(tmp_path / "b")
     r = json.loads(out)
-    assert r["dim"] == fa.shape[1] == 512 and r["distance"] == pytest.approx(exact_w1(fa, fb), rel=1e-5)
+    assert r["dim"] == fa.shape[1] and r["distance"] == pytest.approx(exact_w1(fa, fb), rel=1e-3)
+    assert r["units"] == f"Euclidean, over the features of squeezenet1_1:{tmp_path / 'squeeze.pth'}"
+
+
+def test_a_torchscript_feature_network_receives_images_in_minus_one_to_one(tmp_path, monkeypatch):
+    """The documented input of a TorchScript network: the images as loaded, in [-1, 1]; a network
+    that returns each image's least and greatest value shows it on a black and a white PNG."""
+    from PIL import Image
+
+    class Range(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.stack([x.flatten(1).amin(1), x.flatten(1).amax(1)], 1)
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.script(Range()).save(str(tmp_path / "range.pt"))
+    for name, value in (("black", 0), ("white", 255)):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            Image.new("RGB", (16, 16), (value,) * 3).save(tmp_path / name / f"{i}.png")
+    code, out, err = run("wdist", tmp_path / "black", tmp_path / "white", "--size", "16", "--method", "exact",
+                         "--json", "--quiet", "--features", tmp_path / "range.pt")
+    assert code == 0, err
+    assert json.loads(out)["distance"] == pytest.approx(2 * math.sqrt(2), rel=1e-6)  # (-1, -1) to (1, 1)
