@@ -62,26 +62,28 @@ class Funnels:
         return away / away.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-@functools.lru_cache(maxsize=4)
-def _scaled_photos(size: int) -> tuple[Tensor, ...]:
-    """The photos of ``skimage.data`` in [-1, 1], each scaled so that its short side is 4 ``size``."""
+@functools.lru_cache(maxsize=8)
+def _scaled_photos(size: int, scale: float = 4, names: tuple[str, ...] = PHOTOS) -> tuple[Tensor, ...]:
+    """The photos ``names`` of ``skimage.data`` in [-1, 1], each scaled so that its short side is
+    ``scale`` times ``size``."""
     import skimage.data
 
     photos = []
-    for name in PHOTOS:
+    for name in names:
         img = torch.as_tensor(getattr(skimage.data, name)()).permute(2, 0, 1)[:3]
         img = v2.functional.to_dtype(img, torch.float32, scale=True) * 2 - 1
         short = min(img.shape[1:])
-        photos.append(v2.functional.resize(img, [round(s * 4 * size / short) for s in img.shape[1:]],
+        photos.append(v2.functional.resize(img, [max(size, round(s * scale * size / short)) for s in img.shape[1:]],
                                            antialias=True))
     return tuple(photos)
 
 
-def photo_crops(n: int, size: int, gen: torch.Generator) -> Tensor:
-    """``n`` random ``size`` x ``size`` crops (3, size, size) in [-1, 1] of the color photos in
-    ``skimage.data``, each photo first scaled so that its short side is 4 ``size``: crops of a
-    quarter of a scene, from random positions (overlapping, unlike the ``photos`` source)."""
-    photos = _scaled_photos(size)
+def photo_crops(n: int, size: int, gen: torch.Generator, scale: float = 4, names: tuple[str, ...] = PHOTOS) -> Tensor:
+    """``n`` random ``size`` x ``size`` crops (3, size, size) in [-1, 1] of the color photos
+    ``names`` of ``skimage.data``, each photo first scaled so that its short side is ``scale``
+    ``size`` (4: crops of a quarter of a scene), from random positions (overlapping, unlike the
+    ``photos`` source)."""
+    photos = _scaled_photos(size, scale, names)
     which = torch.randint(len(photos), (n,), generator=gen)
     out = torch.empty(n, 3, size, size)
     for i, p in enumerate(which.tolist()):
@@ -98,22 +100,25 @@ def cube(n: int, dim: int, gen: torch.Generator) -> Tensor:
 
 
 def funnel_pair(source: str, n: int, n_funnels: int, paired: bool = True, seed: int = 0,
-                size: int = 32, dim: int = 2) -> tuple[Tensor, Tensor, float, Funnels]:
-    """(x, y, W1, funnels): y from ``source`` (``photos`` crops of side ``size``, or ``cube`` of
-    ``dim`` dimensions), x the moved points. With ``paired`` x is made from y itself and W1 is
-    mean(t), also the plug-in W1 of the two sets; otherwise x is made from an independent draw,
-    and W1 is the population value E t, estimated on 20,000 further draws (its error is far
-    below any estimator's)."""
+                size: int = 32, dim: int = 2, *, photos: tuple[str, ...] = PHOTOS, scale: float = 4,
+                offset: float = 0.1, depth: float = 1.0) -> tuple[Tensor, Tensor, float, Funnels]:
+    """(x, y, W1, funnels): y from ``source`` (``photos`` crops of side ``size`` from the photos
+    ``photos`` scaled by ``scale`` (see ``photo_crops``), or ``cube`` of ``dim`` dimensions), x
+    the points moved toward their funnel's apex by a fraction U[0, ``depth``] of the way; the
+    funnels' offsets are up to ``offset`` times the median distance of the data to the apexes.
+    With ``paired`` x is made from y itself and W1 is mean(t), also the plug-in W1 of the two
+    sets; otherwise x is made from an independent draw, and W1 is the population value E t,
+    estimated on 20,000 further draws (its error is far below any estimator's)."""
     gen = torch.Generator().manual_seed(seed)
 
     def draw(m: int) -> Tensor:
-        return photo_crops(m, size, gen) if source == "photos" else cube(m, dim, gen)
+        return photo_crops(m, size, gen, scale, photos) if source == "photos" else cube(m, dim, gen)
 
-    funnels = Funnels.random(draw(max(n_funnels, 512)), n_funnels, gen)
+    funnels = Funnels.random(draw(max(n_funnels, 512)), n_funnels, gen, bias_scale=offset)
     y = draw(n)
     if paired:
-        x, t = funnels.move(y, gen)
+        x, t = funnels.move(y, gen, high=depth)
         return x, y, float(t.double().mean()), funnels
-    x, _ = funnels.move(draw(n), gen)
-    t = torch.cat([funnels.move(draw(2000), gen)[1] for _ in range(10)])
+    x, _ = funnels.move(draw(n), gen, high=depth)
+    t = torch.cat([funnels.move(draw(2000), gen, high=depth)[1] for _ in range(10)])
     return x, y, float(t.double().mean()), funnels

@@ -23,12 +23,13 @@ from ot_gan.w1.checks import Array, check_pair, check_weights
 from ot_gan.w1.critic import CriticEstimator
 from ot_gan.w1.discrete import EXACT_MAX_ENTRIES, ctransform_w1, exact_w1, sinkhorn_w1, sliced_wasserstein
 from ot_gan.w1.result import Potential, W1Result
+from ot_gan.w1.select import best_critic
 from ot_gan.w1.stats import mean_difference_interval
 
-__all__ = ["CRITIC_METHODS", "EXACT_MAX_ENTRIES", "METHODS", "CriticEstimator", "Potential", "W1Result", "ctransform_w1",
+__all__ = ["CRITIC_METHODS", "EXACT_MAX_ENTRIES", "METHODS", "CriticEstimator", "Potential", "W1Result", "best_critic", "ctransform_w1",
            "exact_w1", "mean_difference_interval", "method_options", "sliced_wasserstein", "wasserstein1"]
 POT_METHODS = ("exact", "sinkhorn")
-METHODS = CRITIC_METHODS + POT_METHODS
+METHODS = ("auto", *CRITIC_METHODS, *POT_METHODS)
 
 
 def method_options(method: str) -> list[str]:
@@ -40,6 +41,8 @@ def method_options(method: str) -> list[str]:
         return [p for p in inspect.signature(sinkhorn_w1).parameters if p not in ("x", "y", "a", "b")]
     shared = [p.name for p in inspect.signature(CriticEstimator).parameters.values()
               if p.kind == p.KEYWORD_ONLY or p.name == "critic"]
+    if method == "auto":  # the candidates share the estimator's settings, not a regularizer's
+        return [p for p in shared if p != "seed"] + ["candidates", "validation"]
     return [p for p in shared if p != "seed"] + regularizer_options(method)
 
 
@@ -66,7 +69,9 @@ def wasserstein1(x: Array, y: Array, a: Array | None = None, b: Array | None = N
         critic methods draw their minibatches with these probabilities and weight every mean.
     method : str
         ``maxal`` (the default: MaxAL drives the critic's Lipschitz constant to 1 and W1 is read
-        off), ``maxgp``, ``gp``, ``lp``, ``sn``, ``clip`` (the gap is divided by the measured K),
+        off), ``bjorck`` (orthonormal weights: K at most 1 by construction), ``auto`` (both
+        trained, the one with the larger gap on a validation split kept: ``best_critic``),
+        ``maxgp``, ``gp``, ``lp``, ``sn``, ``clip`` (the gap is divided by the measured K),
         ``exact`` (``ot.emd2``, network simplex) or ``sinkhorn`` (``ot.sinkhorn2``, log domain,
         entropic: above the exact value).
     seed : int, optional
@@ -130,6 +135,8 @@ def wasserstein1(x: Array, y: Array, a: Array | None = None, b: Array | None = N
     if unknown:
         raise InputError(f"method {method!r} takes no option {', '.join(unknown)}; its options are "
                          f"{', '.join(method_options(method))}")
+    if method == "auto":
+        return best_critic(x, y, a, b, seed=0 if seed is None else seed, **options)
     if method in CRITIC_METHODS:
         return CriticEstimator(method, seed=0 if seed is None else seed, **options).fit(x, y, a, b).result_
     start = time.perf_counter()

@@ -351,6 +351,13 @@ class CriticEstimator:
             best = torch.maximum(best, s.max().cpu())  # propagates nan, where max() of floats hides it
         return best.item()
 
+    def potential_values(self, data: Tensor) -> Tensor:
+        """The fitted potential f (the critic divided by its K, k for MaxAL) on every sample of
+        ``data``, streamed in chunks."""
+        if self.result_ is None:
+            raise RuntimeError("call fit(x, y) first")
+        return self._values(data) / self.scale
+
     def distance(self, x: Array, y: Array, a: Array | None = None, b: Array | None = None) -> float:
         """E_x f - E_y f with the fitted critic (weighted by ``a``, ``b`` if given), divided by its
         K (k for MaxAL)."""
