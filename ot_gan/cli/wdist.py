@@ -85,9 +85,34 @@ def format_table(r: dict[str, Any]) -> str:
     elif critic:
         lines += ["", "W1 = the critic on the samples it trained on (no held-out estimate): the plug-in W1 of "
                       "these sets, biased upward in high dimension."]
+    lines += explanation_lines(r)
     lines += [""] * bool(r.get("cautions")) + [line for c in r.get("cautions", []) for line in textwrap.wrap(f"caution: {c}", 100, break_on_hyphens=False)]
     return "\n".join(lines)
 
+
+
+def explanation_lines(r: dict[str, Any]) -> list[str]:
+    """What --test and --explain found: the p-value, where the witness samples are, W1 per class."""
+    lines = []
+    if r.get("p_value") is not None:
+        verdict = ("the sets differ at the 5% level" if r["p_value"] <= 0.05
+                   else "no difference shows at the 5% level")
+        floor = " (the smallest these permutations give)" if r["p_value"] * (r["permutations"] + 1) < 1.5 else ""
+        lines += ["", *textwrap.wrap(f"two-sample test: p = {r['p_value']:.3g}{floor}: {verdict} (a permutation test "
+                                     f"of the critic's values on the held-out samples, {r['permutations']} "
+                                     "permutations)", 100, break_on_hyphens=False)]
+    if r.get("explain"):
+        files = "; ".join(f"{f['file']}: {f['shows']}" for f in r["explain"]["files"][1:] or r["explain"]["files"])
+        lines += ["", *textwrap.wrap(f"witness samples in {r['explain']['dir']} ({files})", 100,
+                                     break_on_hyphens=False, break_long_words=False)]
+    if r.get("per_class"):
+        rows = [("class", r["source_a"], r["source_b"], "W1", "95% CI")]
+        rows += [(c["class"], str(c["n_a"]), str(c["n_b"]), "" if c["distance"] is None else f"{c['distance']:.4g}",
+                  f"[{c['ci95'][0]:.4g}, {c['ci95'][1]:.4g}]" if c["ci95"] else "") for c in r["per_class"]]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines += ["", "W1 per class (one estimate per class; the columns of the sets count their samples):"]
+        lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return lines
 
 
 @click.command("wdist")

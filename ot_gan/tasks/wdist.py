@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import inspect
 import itertools
 import logging
+import math
 import os
 import time
 import warnings
@@ -15,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torchvision
 
 from ot_gan import parallel
-from ot_gan.data import held_out_count, load_source
+from ot_gan.data import Samples, held_out_count, load_source
 from ot_gan.errors import InputError
 from ot_gan.features import embed, load_feature_network, network_digest
 from ot_gan.options import SKIP_BAD, Runtime, option
@@ -25,11 +28,15 @@ from ot_gan.sources import CUT_SIZE
 from ot_gan.w1 import (
     CRITIC_METHODS,
     EXACT_MAX_ENTRIES,
+    POT_METHODS,
     CriticEstimator,
     W1Result,
+    Witness,
     exact_w1,
     sliced_wasserstein,
+    two_sample_test,
     wasserstein1,
+    witness_samples,
 )
 from ot_gan.w1 import METHODS as W1_METHODS
 
@@ -37,6 +44,8 @@ log = logging.getLogger(__name__)
 
 
 METHODS = (*W1_METHODS, "sliced")  # sliced: the sliced W1, a smaller quantity than W1
+WITNESSES = 64  # witness samples of each set at each end of the critic's scale (an 8 x 8 grid)
+GRID_SIDE = 32  # images smaller than this are enlarged in the witness grids
 
 
 
@@ -79,6 +88,13 @@ class WdistConfig(Runtime):
                               "samples: a certified lower bound of the exact plug-in W1, usually closer to it than "
                               "the critic alone. For low-dimensional sets (the plug-in W1 is biased upward in high "
                               "dimension) of up to 50k x 50k samples, also past exact OT's memory limit.")
+    test: bool = option(False, "Also test whether the two sets come from one distribution: a permutation test of "
+                        "the trained critic's values on the held-out samples, which it never trained on, prints a "
+                        "p-value (a larger --holdout, such as 0.5, gives the test more samples).")
+    explain: str | None = option(None, "Write to DIR what tells the sets apart: the held-out samples of each that "
+                                  "the critic scores highest and lowest (image grids, and a CSV of their indices and "
+                                  "critic values), and, when both sets are labeled (class subfolders, x/y .npz, "
+                                  "digits), W1 per class, one critic per class.", type=str, metavar="DIR")
     features: str | None = option(None, "Measure W1 between the sets' features, as FID does with Inception. FILE is "
                                   "a TorchScript module (torch.jit.save), which receives images as loaded: (n, C, H, W) "
                                   "in [-1, 1]; or ARCH:WEIGHTS, a torchvision architecture with a local state dict of "
@@ -92,17 +108,17 @@ class WdistConfig(Runtime):
 
 
 
-def load_pair(cfg: WdistConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both sources as float tensors of one sample shape (gray images widened to RGB if the other
-    set is in color)."""
+def load_pair(cfg: WdistConfig) -> tuple[Samples, Samples]:
+    """Both sources, with their labels, as float tensors of one sample shape (gray images widened
+    to RGB if the other set is in color)."""
     a, b = (load_source(s, size=cfg.size, seed=cfg.seed, skip_bad=cfg.skip_bad) for s in (cfg.source_a, cfg.source_b))
-    xa, xb = a.data, b.data
-    if a.is_image and b.is_image and {xa.shape[1], xb.shape[1]} == {1, 3}:
-        xa, xb = (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x for x in (xa, xb))
-    if xa.shape[1:] != xb.shape[1:]:
+    if a.is_image and b.is_image and {a.data.shape[1], b.data.shape[1]} == {1, 3}:
+        for s in (a, b):
+            s.data = s.data.expand(-1, 3, -1, -1) if s.data.shape[1] == 1 else s.data
+    if a.data.shape[1:] != b.data.shape[1:]:
         raise InputError(f"{cfg.source_a} and {cfg.source_b} have different sample shapes: "
-                         f"{tuple(xa.shape[1:])} vs {tuple(xb.shape[1:])}")
-    return xa, xb
+                         f"{tuple(a.data.shape[1:])} vs {tuple(b.data.shape[1:])}")
+    return a, b
 
 
 
@@ -148,9 +164,16 @@ def run(cfg: WdistConfig, progress: bool = False, should_stop: Callable[[], bool
         raise InputError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     if cfg.ctransform and cfg.method not in CRITIC_METHODS:
         raise InputError(f"--ctransform refines a trained critic; method {cfg.method!r} has none")
+    if (cfg.test or cfg.explain) and not has_critic(cfg):
+        raise InputError(f"{{test}} and {{explain}} read a trained critic; method {cfg.method!r} has none",
+                         test=True, explain=None)
+    if (cfg.test or cfg.explain) and cfg.holdout == 0:
+        raise InputError("{test} and {explain} read the critic on held-out samples; set {holdout}", test=True,
+                         explain=None, holdout=0.5)
     # Under torchrun every rank loads the sets and trains the critic on its share of each batch.
     rank, world, device = parallel.setup(cfg.torch_device())
-    xa, xb = load_pair(cfg)
+    sources = load_pair(cfg)
+    xa, xb = (s.data for s in sources)
     if cfg.features:
         xa, xb = feature_pair(cfg.features, (cfg.source_a, xa), (cfg.source_b, xb), device=device,
                               progress=progress and rank == 0)
@@ -158,22 +181,8 @@ def run(cfg: WdistConfig, progress: bool = False, should_stop: Callable[[], bool
         check_split(cfg, len(xa), len(xb))
         if cfg.group_size and cfg.width % cfg.group_size:
             raise InputError("{width} is not a multiple of {group_size}", width=cfg.width, group_size=cfg.group_size)
-        kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
-                      group=cfg.group_size, holdout=cfg.holdout, device=device, progress=progress,
-                      ctransform=cfg.ctransform, distributed=world > 1)
-        result = _as_dict(wasserstein1(xa, xb, method=cfg.method, seed=cfg.seed, should_stop=should_stop, **kwargs))
-    elif cfg.method == "sliced":
-        start = time.perf_counter()
-        value = sliced_wasserstein(xa, xb, seed=cfg.seed)
-        result = _as_dict(W1Result(distance=value, basis="sliced", method="sliced", n_a=len(xa), n_b=len(xb), dim=int(xa[0].numel()),
-                                   seconds=time.perf_counter() - start))
-    else:
-        try:
-            result = _as_dict(wasserstein1(xa, xb, method=cfg.method))
-        except RuntimeError as err:  # exact_w1: POT's network simplex stopped before the optimum
-            if cfg.method != "exact":
-                raise
-            raise InputError(f"{err}; try {{method}}", method="sinkhorn") from None
+    measured = measure(cfg, xa, xb, device, world, progress, should_stop)
+    result = _as_dict(measured)
     result.update(source_a=cfg.source_a, source_b=cfg.source_b, exact=None, features=cfg.features,
                   units=units(cfg, xa),
                   n_heldout=([held_out_count(len(x), cfg.holdout) for x in (xa, xb)]
@@ -185,8 +194,90 @@ def run(cfg: WdistConfig, progress: bool = False, should_stop: Callable[[], bool
             result["exact"] = exact_w1(xa, xb)
         except RuntimeError as err:
             warnings.warn(f"{err}; the exact W1 is left out")
+    result["p_value"] = None
+    if cfg.test and math.isfinite(measured.distance):  # a diverged critic with non-finite values is not tested
+        test = two_sample_test(measured, xa, xb, seed=cfg.seed)
+        result.update(p_value=test.p_value, permutations=test.permutations)
+    if cfg.explain and math.isfinite(measured.distance):
+        if rank == 0:
+            result["explain"] = write_witnesses(Path(cfg.explain), witness_samples(measured, xa, xb, count=WITNESSES),
+                                                sources)
+        result["per_class"] = per_class(cfg, sources, (xa, xb), device, world, progress, should_stop)
     result["cautions"] = cautions(result)
     return result
+
+
+def has_critic(cfg: WdistConfig) -> bool:
+    """Whether ``cfg.method`` trains a critic (POT's solvers and the sliced distance do not)."""
+    return cfg.method not in (*POT_METHODS, "sliced")
+
+
+def measure(cfg: WdistConfig, xa: torch.Tensor, xb: torch.Tensor, device: torch.device, world: int = 1,
+            progress: bool = False, should_stop: Callable[[], bool] | None = None) -> W1Result:
+    """W1 between ``xa`` and ``xb`` by ``cfg.method``, a critic's settings read from ``cfg``."""
+    if cfg.method in CRITIC_METHODS:
+        kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
+                      group=cfg.group_size, holdout=cfg.holdout, device=device, progress=progress,
+                      ctransform=cfg.ctransform, distributed=world > 1)
+        return wasserstein1(xa, xb, method=cfg.method, seed=cfg.seed, should_stop=should_stop, **kwargs)
+    if cfg.method == "sliced":
+        start = time.perf_counter()
+        value = sliced_wasserstein(xa, xb, seed=cfg.seed)
+        return W1Result(distance=value, basis="sliced", method="sliced", n_a=len(xa), n_b=len(xb),
+                        dim=int(xa[0].numel()), seconds=time.perf_counter() - start)
+    try:
+        return wasserstein1(xa, xb, method=cfg.method)
+    except RuntimeError as err:  # exact_w1: POT's network simplex stopped before the optimum
+        if cfg.method != "exact":
+            raise
+        raise InputError(f"{err}; try {{method}}", method="sinkhorn") from None
+
+
+def write_witnesses(folder: Path, witnesses: list[Witness], sources: tuple[Samples, Samples]) -> dict[str, Any]:
+    """Write the witness samples into ``folder``: ``witnesses.csv`` (set, end, rank, index into the
+    set, critic value) and, when both sources are images (also under ``features``), one grid of
+    each witness's images, ``{set}_{end}.png``. Returns the folder and each file with what it shows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "witnesses.csv", "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["set", "end", "rank", "index", "value"])
+        out.writerows([w.set, w.end, rank, int(i), f"{v:.6g}"] for w in witnesses
+                      for rank, (i, v) in enumerate(zip(w.index, w.value)))
+    files = [{"file": "witnesses.csv", "shows": "each set's held-out samples the critic scores highest and lowest: "
+              "their indices in the set and critic values"}]
+    if all(s.is_image for s in sources):
+        for w in witnesses:
+            images = sources["ab".index(w.set)].data[torch.as_tensor(w.index)]
+            side = images.shape[-1]
+            if side < GRID_SIDE:  # small images (8x8 digits) are enlarged, pixels kept sharp
+                images = torch.nn.functional.interpolate(images, scale_factor=GRID_SIDE // side, mode="nearest")
+            torchvision.utils.save_image(images * 0.5 + 0.5, folder / f"{w.set}_{w.end}.png", nrow=8, padding=2,
+                                         pad_value=0.5)
+            files.append({"file": f"{w.set}_{w.end}.png", "shows": w.meaning})
+    return {"dir": str(folder), "files": files}
+
+
+def per_class(cfg: WdistConfig, sources: tuple[Samples, Samples], sets: tuple[torch.Tensor, torch.Tensor],
+              device: torch.device, world: int = 1, progress: bool = False,
+              should_stop: Callable[[], bool] | None = None) -> list[dict[str, Any]] | None:
+    """W1 between the two sets' samples of each class (by class name), one estimate per class by
+    ``cfg.method``; None unless both sources are labeled. A class with too few samples on a side
+    (none, or too few for a critic) has no distance."""
+    if any(s.labels is None for s in sources):
+        return None
+    present = [[s.classes[k] for k in s.labels.unique().tolist()] for s in sources]
+    rows = []
+    for name in dict.fromkeys(present[0] + present[1]):  # the first set's classes, then the second's others
+        if should_stop is not None and should_stop():
+            break
+        index = [torch.nonzero(s.labels == s.classes.index(name)).flatten() if name in s.classes
+                 else torch.zeros(0, dtype=torch.long) for s in sources]
+        row = {"class": name, "n_a": len(index[0]), "n_b": len(index[1]), "distance": None, "ci95": None, "basis": None}
+        if not any(too_few(len(i), cfg.holdout) if has_critic(cfg) else not len(i) for i in index):
+            r = measure(cfg, *(x[i] for x, i in zip(sets, index)), device, world, progress, should_stop)
+            row.update(distance=r.distance, ci95=r.ci95, basis=r.basis)
+        rows.append(row)
+    return rows
 
 
 
@@ -196,15 +287,17 @@ def _as_dict(r: W1Result) -> dict[str, Any]:
 
 
 
+def too_few(n: int, holdout: float) -> bool:
+    """Whether n samples are too few for a critic at ``holdout``: fewer than 2 to train on, or none held out."""
+    held = held_out_count(n, holdout)
+    return n - held < 2 or (holdout > 0 and held == 0)
+
+
 def check_split(cfg: WdistConfig, *sizes: int) -> None:
     """Refuse sets too small for a critic: at least 2 samples a side to train on, and 1 held out."""
-    def too_few(n: int) -> bool:
-        held = held_out_count(n, cfg.holdout)
-        return n - held < 2 or (cfg.holdout > 0 and held == 0)
-
     for spec, n in zip((cfg.source_a, cfg.source_b), sizes):
-        if too_few(n):
-            least = next(k for k in itertools.count(2) if not too_few(k))
+        if too_few(n, cfg.holdout):
+            least = next(k for k in itertools.count(2) if not too_few(k, cfg.holdout))
             raise InputError(f"{spec}: {n} samples are too few for a critic estimate at {{holdout}} (at least "
                              f"{least}); use {{method}} for tiny sets", holdout=cfg.holdout, method="exact")
 

@@ -25,9 +25,12 @@ from ot_gan.w1.discrete import EXACT_MAX_ENTRIES, ctransform_w1, exact_w1, sinkh
 from ot_gan.w1.result import Potential, W1Result
 from ot_gan.w1.select import best_critic
 from ot_gan.w1.stats import mean_difference_interval
+from ot_gan.w1.two_sample import TwoSampleTest, two_sample_test
+from ot_gan.w1.witness import Witness, witness_samples
 
 __all__ = ["CRITIC_METHODS", "EXACT_MAX_ENTRIES", "METHODS", "CriticEstimator", "Potential", "W1Result", "best_critic", "ctransform_w1",
            "exact_w1", "mean_difference_interval", "method_options", "sliced_wasserstein", "wasserstein1"]
+__all__ += ["POT_METHODS", "TwoSampleTest", "Witness", "two_sample_test", "witness_samples"]
 POT_METHODS = ("exact", "sinkhorn")
 METHODS = ("auto", *CRITIC_METHODS, *POT_METHODS)
 

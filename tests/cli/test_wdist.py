@@ -291,3 +291,71 @@ def test_a_torchscript_feature_network_receives_images_in_minus_one_to_one(tmp_p
                          "--json", "--quiet", "--features", tmp_path / "range.pt")
     assert code == 0, err
     assert json.loads(out)["distance"] == pytest.approx(2 * math.sqrt(2), rel=1e-6)  # (-1, -1) to (1, 1)
+
+
+def test_test_prints_a_p_value_and_needs_a_critic():
+    code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--holdout", "0.5", "--quiet", "--test")
+    assert code == 0 and "two-sample test: p = 0.000999 (the smallest these permutations give): the sets differ" in out
+    code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--quiet", "--json", "--test")
+    r = json.loads(out)
+    assert r["p_value"] < 0.01 and r["permutations"] == 1000
+    code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "5", "--quiet", "--json")
+    assert json.loads(out)["p_value"] is None
+    code, _, err = run("wdist", "gaussians:400", "rings:400", "--method", "exact", "--test")
+    assert code == 2 and "--test and --explain read a trained critic" in err
+
+
+def test_explain_writes_the_witnesses_and_w1_per_class_of_labeled_vectors(tmp_path):
+    """Labeled vectors: the CSV of witnesses and no pictures, one line that says where, and the
+    table of W1 per class, by class name, with a row without a distance for the class B alone has;
+    with --method exact each class's W1 is POT's on that class."""
+    rng = np.random.default_rng(0)
+    xa, xb = rng.normal(size=(60, 2)), rng.normal(size=(70, 2)) + 1
+    ya, yb = np.repeat([0, 1], 30), np.repeat([0, 1, 2], [30, 30, 10])
+    np.savez(tmp_path / "a.npz", x=xa.astype(np.float32), y=ya)
+    np.savez(tmp_path / "b.npz", x=xb.astype(np.float32), y=yb)
+    code, out, err = run("wdist", tmp_path / "a.npz", tmp_path / "b.npz", "--steps", "5", "--quiet", "--explain",
+                         tmp_path / "why")
+    assert code == 0, err
+    assert f"witness samples in {tmp_path / 'why'} (witnesses.csv" in out and "W1 per class" in out
+    assert sorted(p.name for p in (tmp_path / "why").iterdir()) == ["witnesses.csv"]
+    csv = np.genfromtxt(tmp_path / "why" / "witnesses.csv", delimiter=",", names=True, dtype=None, encoding=None)
+    assert len(csv) == 2 * 12 + 2 * 14 and set(csv["set"]) == {"a", "b"}  # every held-out sample, at both ends
+    code, out, err = run("wdist", tmp_path / "a.npz", tmp_path / "b.npz", "--steps", "5", "--quiet", "--json",
+                         "--explain", tmp_path / "why")
+    rows = json.loads(out)["per_class"]
+    assert [(c["class"], c["n_a"], c["n_b"]) for c in rows] == [("0", 30, 30), ("1", 30, 30), ("2", 0, 10)]
+    assert rows[2]["distance"] is None and rows[0]["basis"] == "held-out"
+    from ot_gan.data import load_source
+    from ot_gan.tasks.wdist import WdistConfig, per_class
+
+    cfg = WdistConfig(str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), method="exact")
+    sources = tuple(load_source(s) for s in (cfg.source_a, cfg.source_b))
+    rows = per_class(cfg, sources, tuple(s.data for s in sources), torch.device("cpu"))
+    for row, k in zip(rows, (0, 1)):
+        exact = ot.emd2([], [], ot.dist(xa[ya == k].astype(np.float32), xb[yb == k].astype(np.float32),
+                                        metric="euclidean"))
+        assert row["distance"] == pytest.approx(exact, rel=1e-5)
+
+
+def test_the_lowest_scored_of_a_mix_of_3s_and_8s_against_3s_are_8s(tmp_path):
+    """digits: A holds half the 3s, B the other 3s and the 8s. The held-out samples of B that the
+    critic scores lowest (what B has that A lacks) are 8s, and the grids are written."""
+    from ot_gan.sources import load_digits
+
+    images, labels, _ = load_digits(None)
+    threes, eights = images[labels == 3], images[labels == 8]
+    np.savez(tmp_path / "a.npz", x=threes[::2].numpy(), y=np.full(len(threes[::2]), 3))
+    mix = np.concatenate([threes[1::2].numpy(), eights.numpy()])
+    np.savez(tmp_path / "b.npz", x=mix, y=np.repeat([3, 8], [len(threes[1::2]), len(eights)]))
+    code, out, err = run("wdist", tmp_path / "a.npz", tmp_path / "b.npz", "--steps", "300", "--holdout", "0.5",
+                         "--width", "32", "--depth", "2", "--quiet", "--json", "--test", "--explain", tmp_path / "why",
+                         "--no-exact")
+    assert code == 0, err
+    csv = np.genfromtxt(tmp_path / "why" / "witnesses.csv", delimiter=",", names=True, dtype=None, encoding=None)
+    lowest_b = csv["index"][(csv["set"] == "b") & (csv["end"] == "lowest")][:16]
+    assert (lowest_b >= len(threes[1::2])).all()  # all 8s
+    assert {p.name for p in (tmp_path / "why").iterdir()} == {"witnesses.csv", "a_highest.png", "a_lowest.png",
+                                                               "b_highest.png", "b_lowest.png"}
+    r = json.loads(out)
+    assert r["p_value"] < 0.01 and [c["class"] for c in r["per_class"]] == ["3", "8"]
