@@ -1,9 +1,10 @@
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from ot_gan.errors import InputError
-from ot_gan.lipschitz import MaxAL, MaxGP, _Bjorck, gradient_norms, interpolates, make_regularizer
+from ot_gan.lipschitz import MaxAL, MaxGP, _Bjorck, fixed_weights, gradient_norms, interpolates, make_regularizer
 from ot_gan.models.critics import ConvCritic, GroupSort, MLPCritic
 
 
@@ -164,27 +165,53 @@ def test_shards_of_a_global_batch_get_the_interpolation_weights_of_one_process()
     torch.testing.assert_close(torch.cat(shards), one)
 
 
-@pytest.mark.parametrize("shape", [(8, 64), (64, 8), (8, 12)])
+@pytest.mark.parametrize("shape", [(8, 40), (40, 8), (16, 16)])
 def test_bjorck_through_the_gram_matrix_is_the_plain_iteration(shape):
-    """Wide weights are iterated as P_k W (r x r work); the result is W_k of the plain iteration."""
+    """Wide weights are iterated as P_k W (r x r work); the result is W_k of the plain iteration
+    from W divided by its largest singular value."""
     weight = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
     w = weight.T if shape[0] > shape[1] else weight
-    w = w / w.norm()
+    w = w / torch.linalg.matrix_norm(w, 2)
     for _ in range(12):
         w = 1.5 * w - 0.5 * (w @ w.T) @ w
-    torch.testing.assert_close(_Bjorck(12)(weight), w.T if shape[0] > shape[1] else w, atol=1e-5, rtol=0)
+    torch.testing.assert_close(_Bjorck(12, 12)(weight), w.T if shape[0] > shape[1] else w, atol=1e-4, rtol=0)
 
 
 def test_bjorck_weights_have_no_singular_value_above_1_and_become_orthonormal():
-    """Bjorck's iteration never lifts a singular value above 1 and drives them all to 1 (slowly from
-    a small start: the default's 12 steps leave some of a random init below it, training aligns them)."""
+    """Bjorck's iteration never lifts a singular value above 1; from the largest singular value's
+    scale it drives them all to 1 in the eval mode's 15 steps, and only partly in training's 2."""
     torch.manual_seed(0)
-    for iters in (12, 60):
-        critic = make_regularizer("bjorck", iters=iters).prepare(MLPCritic(16, width=32, depth=2, group=4))
-        sv = torch.cat([torch.linalg.svdvals(m.weight.detach()) for m in critic.modules() if isinstance(m, nn.Linear)])
-        assert sv.max() <= 1 + 1e-5
-        assert (sv.min() > 1 - 1e-4) == (iters == 60)  # 0.33 after 12 steps on this seed
+    critic = make_regularizer("bjorck", train_iters=2).prepare(MLPCritic(16, width=32, depth=2, group=4))
+
+    def singular_values():
+        return torch.cat([torch.linalg.svdvals(m.weight.detach()) for m in critic.modules() if isinstance(m, nn.Linear)])
+
+    trained = singular_values()
+    assert trained.max() <= 1 + 1e-5 and trained.min() < 0.9
+    critic.eval()
+    evaluated = singular_values()
+    assert evaluated.max() <= 1 + 1e-5 and evaluated.min() > 1 - 1e-3
     slopes = gradient_norms(critic, torch.randn(500, 16) * 3, create_graph=False)
     assert slopes.max() <= 1 + 1e-4 and slopes.min() > 0.05
     with pytest.raises(InputError, match="linear layers only"):
         make_regularizer("bjorck").prepare(ConvCritic(3, 8))
+
+
+def test_fixed_weights_computes_a_parametrized_weight_once_and_keeps_input_gradients():
+    """Within fixed_weights the orthonormalization runs once for any number of passes, the
+    values are the parametrized critic's, and slopes (input gradients) still work."""
+    torch.manual_seed(0)
+    critic = make_regularizer("bjorck").prepare(MLPCritic(8, width=16, depth=2, group=4)).eval()
+    calls = []
+    for module in critic.modules():
+        if parametrize.is_parametrized(module):
+            module.parametrizations.weight[0].register_forward_hook(lambda *_: calls.append(1))
+    x = torch.randn(64, 8)
+    expected = critic(x).detach()
+    calls.clear()
+    with fixed_weights(critic):
+        values = [critic(x[i:i + 16]) for i in range(0, 64, 16)]
+        slopes = gradient_norms(critic, x, create_graph=False)
+    assert len(calls) == 3  # one per linear layer, not one per pass
+    torch.testing.assert_close(torch.cat(values).detach(), expected)
+    assert slopes.max() <= 1 + 1e-4 and slopes.min() > 0

@@ -17,7 +17,7 @@ from ot_gan import parallel
 from ot_gan.data import split_indices
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS as CRITIC_METHODS
-from ot_gan.lipschitz import Regularizer, gradient_norms, interpolates, make_regularizer
+from ot_gan.lipschitz import Regularizer, fixed_weights, gradient_norms, interpolates, make_regularizer
 from ot_gan.models import critic_for
 from ot_gan.optim import AdaShift
 from ot_gan.w1.checks import Array, check_pair, check_weights, weighted_mean
@@ -290,9 +290,10 @@ class CriticEstimator:
         """Measure the trained critic: K, the gap on all samples, the held-out estimate and its
         interval, the c-transform if asked (weighted means when ``weights`` are given)."""
         self.critic.eval()
-        k = self.lipschitz_constant(x, y)
+        with fixed_weights(self.critic):  # orthonormalized once for every chunk below
+            k = self.lipschitz_constant(x, y)
+            fx, fy = self._values(x), self._values(y)
         self.scale = self.regularizer.k if self.regularizer.calibrates_lipschitz else k
-        fx, fy = self._values(x), self._values(y)
         (a, b), held = weights, (ho_x, ho_y)
         all_samples = (weighted_mean(fx, a) - weighted_mean(fy, b)) / self.scale
         heldout, ci = None, None
