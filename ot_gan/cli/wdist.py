@@ -81,6 +81,10 @@ def format_table(r: dict[str, Any]) -> str:
         names = ["it", *plug]
         note += (f"; {', '.join(names[:-1])} and {names[-1]} target the plug-in W1 of these two sets, which is biased "
                  "upward in high dimension." if plug else " and is biased upward when the critic memorizes them.")
+        if r.get("bracket"):
+            low, high = r["bracket"]
+            note += (f" So the population W1 lies between {low:.4g} (W1, a lower bound) and {high:.4g} (exact, an upper "
+                     "bound), both in expectation.")
         lines += ["", *textwrap.wrap(note, 100, break_on_hyphens=False)]
     elif critic:
         lines += ["", "W1 = the critic on the samples it trained on (no held-out estimate): the plug-in W1 of "

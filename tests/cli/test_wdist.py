@@ -359,3 +359,17 @@ def test_the_lowest_scored_of_a_mix_of_3s_and_8s_against_3s_are_8s(tmp_path):
                                                                "b_highest.png", "b_lowest.png"}
     r = json.loads(out)
     assert r["p_value"] < 0.01 and [c["class"] for c in r["per_class"]] == ["3", "8"]
+
+
+def test_the_bracket_is_the_held_out_lower_bound_and_exact_ots_upper_bound(tmp_path):
+    """Independent draws of two 16-D Gaussians a unit apart (W1 = 1): exact OT on 300 samples is
+    far above 1 and the held-out estimate below it; the result brackets the truth with them."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "a.npy", rng.normal(size=(300, 16)).astype(np.float32))
+    np.save(tmp_path / "b.npy", (rng.normal(size=(300, 16)) + np.eye(16)[0]).astype(np.float32))
+    code, out, _ = run("wdist", tmp_path / "a.npy", tmp_path / "b.npy", "--steps", "800", "--quiet", "--json")
+    r = json.loads(out)
+    assert code == 0 and r["bracket"] == [r["distance"], r["exact"]]
+    assert r["distance"] < 1.0 < r["exact"]
+    code, out, _ = run("wdist", tmp_path / "a.npy", tmp_path / "b.npy", "--method", "exact", "--json")
+    assert json.loads(out)["bracket"] is None
