@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import torch
+from report import add_write_flag  # run as a script: bench/ is on the path
 
 from ot_gan.tasks.colorize import ColorizeConfig, evaluate, train_colorizer
 
@@ -28,6 +29,7 @@ def main() -> None:
                         help="Comma-separated WEIGHT:NOISE_LAYERS pairs.")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--keep", type=Path, help="Keep the runs in this folder (default: a temporary one).")
+    add_write_flag(parser, "Colorization: the diversity weight and the noise layers")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"photos at {args.size} px, generator width 8, critic width 16, batch 32, lr 1e-3, {args.steps} steps each")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import torch
+from report import add_write_flag  # run as a script: bench/ is on the path
 
 from ot_gan import AdaShift
 
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--timed-steps", type=int, default=30)
     parser.add_argument("--steps", type=int, default=300_000, help="counterexample steps")
+    add_write_flag(parser, "AdaShift")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

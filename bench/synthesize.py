@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import torch
+from report import add_write_flag  # run as a script: bench/ is on the path
 
 from ot_gan.engine import load_generator
 from ot_gan.tasks.synthesize import (
@@ -52,6 +53,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--variants", help="Comma-separated names of VARIANTS, or their indices (default: all).")
     parser.add_argument("--keep", type=Path, help="Keep the runs in this folder (default: a temporary one).")
+    add_write_flag(parser, "Synthesis: AM-GAN's diversity terms")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = [list(VARIANTS)[int(v)] if v.isdigit() else v for v in args.variants.split(",")] if args.variants \

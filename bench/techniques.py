@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from report import add_write_flag  # run as a script: bench/ is on the path
 
 from ot_gan.engine import load_generator
 from ot_gan.tasks.synthesize import (
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), help="Run only these variants.")
+    add_write_flag(parser, "Salimans et al.'s techniques")
     args = parser.parse_args()
     torch.set_num_threads(1)
     real = load_images("digits", args.size)

@@ -21,6 +21,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
+from report import add_write_flag  # run as a script: bench/ is on the path
 import torch.nn.functional as F
 
 from ot_gan.engine import Trainer
@@ -116,6 +117,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_write_flag(parser, "Translation: speed against the reference step")
     args = parser.parse_args()
     print(f"CycleGAN, 9 blocks, batch 1, {args.steps} steps, device {args.device}, {args.threads} thread(s)")
     print(f"{'size':>5}  {'reference img/s':>15}  {'ot-gan img/s':>12}  {'speed ratio':>11}  "

@@ -44,6 +44,7 @@ import numpy as np
 import ot
 import skimage.data
 import torch
+from report import add_write_flag  # run as a script: bench/ is on the path
 from skimage.color import hsv2rgb
 from torchvision.utils import save_image
 
@@ -147,6 +148,7 @@ def main() -> None:
     parser.add_argument("--pictures", type=Path, help="a folder for one grid of inputs and outputs per task")
     parser.add_argument("--set", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
                         help="a TranslateConfig setting for every run, e.g. --set lambda_ref 30")
+    add_write_flag(parser, "Translation: tasks it was not tuned on")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     overrides = {k: type(getattr(TranslateConfig, k))(v) for k, v in args.set}

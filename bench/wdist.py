@@ -31,6 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 from funnels import funnel_pair  # run as a script: bench/ is on the path
+from report import add_write_flag
 
 from ot_gan.lipschitz import METHODS
 from ot_gan.sources import PHOTOS, toy_2d
@@ -278,6 +279,15 @@ def scale_2d(threads: int, n: int) -> dict:
                 steps=r.steps, seconds=time.perf_counter() - start)
 
 
+def section(args: argparse.Namespace) -> str:
+    """The section of docs/benchmarks.md that ``--write`` puts this run's table in."""
+    if args.profile:
+        return "Where the critic's time goes"
+    if args.funnels or args.sweep:
+        return "W1 at image size: funnel pairs with a known answer"
+    return "W1 at scale" if args.scale else "W1 estimators against known answers"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=",".join(METHODS))
@@ -301,6 +311,7 @@ def main() -> None:
     parser.add_argument("--scale-n", type=int, default=1_000_000)
     parser.add_argument("--scale-2d-n", default="10000,20000",
                         help="sizes of the 2-D runs against ot.emd2 (20k needs a 3.2 GB cost matrix)")
+    add_write_flag(parser, section)
     args = parser.parse_args()
     if args.profile:
         kinds = ("maxal", "bjorck", "bjorck-3", "previous")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from report import add_write_flag  # run as a script: bench/ is on the path
 
 CHUNK = 1 << 18  # rows generated at a time: the parent never holds a whole side
 
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000,4000000", help="points per side, comma-separated")
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--dir", default=None, help="where the .npy files go (removed afterwards)")
+    add_write_flag(parser, "W1 at scale")
     args = parser.parse_args()
     print(f"| {'n a side':>9s} | {'W1/truth':>8s} | {'K':>5s} | {'steps':>5s} | {'seconds':>7s} | {'peak RSS MB':>11s} "
           f"| {'data MB':>7s} | {'peak/data':>9s} |")
