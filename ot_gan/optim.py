@@ -16,9 +16,11 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
+from torch.optim.optimizer import _default_to_fused_or_foreach
 
 REDUCES = ("mean", "max", "none", "max_mean", "max_max", "max_none")
 
+GAN_BETAS = (0.0, 0.999)  # beta1 = 0: no momentum, the usual choice for GAN critics and generators
 
 def _window_size(group: dict[str, Any]) -> int:
     """The paper's n: the window of gradients; 1 when beta1 = 0 (the first moment is g_t)."""
@@ -49,7 +51,8 @@ class AdaShift(Optimizer):
         reduce: ``mean`` (default), ``max``, ``none`` (element-wise), or ``max_mean``,
             ``max_max``, ``max_none`` (v = max(beta2 v, r), no bias correction; the GAN setting).
         weight_decay: L2 penalty added to the gradient.
-        foreach: use the multi-tensor implementation (default) or a loop over tensors.
+        foreach: the multi-tensor implementation or a loop over tensors; None (the default)
+            chooses as torch's optimizers do (multi-tensor when every parameter is on a GPU).
     """
 
     def __init__(
@@ -62,7 +65,7 @@ class AdaShift(Optimizer):
         reduce: str = "mean",
         weight_decay: float = 0.0,
         *,
-        foreach: bool = True,
+        foreach: bool | None = None,
     ) -> None:
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
@@ -105,7 +108,10 @@ class AdaShift(Optimizer):
                 raise RuntimeError("AdaShift does not support sparse gradients; "
                                    "use torch.optim.SparseAdam for sparse embeddings")
             states = [self._init_state(p, group) for p in params]
-            if group["foreach"]:
+            foreach = group["foreach"]
+            if foreach is None:
+                foreach = _default_to_fused_or_foreach(params, differentiable=False, use_fused=False)[1]
+            if foreach:
                 by_device_dtype: dict[tuple, list[int]] = defaultdict(list)
                 for i, p in enumerate(params):
                     by_device_dtype[(p.device, p.dtype)].append(i)
@@ -198,3 +204,23 @@ def _foreach_step(params: list[Tensor], states: list[dict[str, Any]], group: dic
         torch._foreach_addcdiv_([params[i] for i in ready], [exp_avgs[i] for i in ready], denom,
                                 value=-group["lr"] * inv_wsum)
     torch._foreach_copy_(g_olds, grads)
+
+
+class WarmupDecay:
+    """A learning-rate multiplier by step for ``torch.optim.lr_scheduler.LambdaLR``: a linear
+    warm-up from 0 over ``warmup`` steps, then 1, then from step ``decay_start`` a linear decay to
+    0 over ``decay_steps`` steps. ``decay_start`` may be set while training runs (the critic
+    decays from whenever its estimate settles); None means no decay."""
+
+    def __init__(self, warmup: int = 0, decay_start: int | None = None, decay_steps: int = 0) -> None:
+        self.warmup, self.decay_start, self.decay_steps = warmup, decay_start, decay_steps
+
+    def decay_from(self, step: int, steps: int) -> None:
+        """Decay to 0 over ``steps`` steps from ``step`` on."""
+        self.decay_start, self.decay_steps = step, max(1, steps)
+
+    def __call__(self, step: int) -> float:
+        factor = min(1.0, step / self.warmup) if self.warmup else 1.0
+        if self.decay_start is not None and step > self.decay_start:
+            factor *= max(0.0, 1 - (step - self.decay_start) / self.decay_steps)
+        return factor

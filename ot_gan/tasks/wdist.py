@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import inspect
 import itertools
 import logging
 import math
@@ -29,7 +28,7 @@ from ot_gan.w1 import (
     CRITIC_METHODS,
     EXACT_MAX_ENTRIES,
     POT_METHODS,
-    CriticEstimator,
+    CriticSettings,
     W1Result,
     Witness,
     exact_w1,
@@ -49,7 +48,7 @@ GRID_SIDE = 32  # images smaller than this are enlarged in the witness grids
 
 
 
-ESTIMATOR = {name: p.default for name, p in inspect.signature(CriticEstimator).parameters.items()}  # its defaults
+ESTIMATOR = CriticSettings()  # the critic's defaults
 
 
 
@@ -63,16 +62,16 @@ class WdistConfig(Runtime):
                          "large images, slower steps), maxgp/gp/lp/sn/clip divide by the measured K; exact and "
                          "sinkhorn are POT's solvers (small sets); sliced is not W1 but the sliced W1, a smaller "
                          "distance (by a factor that grows with the dimension), printed as such.", choices=METHODS)
-    steps: int = option(ESTIMATOR["steps"], "Most critic steps (training stops earlier once the estimate has "
+    steps: int = option(ESTIMATOR.steps, "Most critic steps (training stops earlier once the estimate has "
                         "settled).", min=1)
-    batch_size: int = option(ESTIMATOR["batch_size"], "Samples a side per critic step.", min=2)
-    width: int = option(ESTIMATOR["width"], "Critic width: units of each hidden layer of the MLP critic (images are "
+    batch_size: int = option(ESTIMATOR.batch_size, "Samples a side per critic step.", min=2)
+    width: int = option(ESTIMATOR.width, "Critic width: units of each hidden layer of the MLP critic (images are "
                         "flattened into it). Wider critics take longer per step and memorize small sets more "
                         "(compare W1, the held-out estimate, with 'all samples').", min=1)
-    depth: int = option(ESTIMATOR["depth"], "Critic depth (hidden layers of the MLP). At most 8: deeper MaxAL "
+    depth: int = option(ESTIMATOR.depth, "Critic depth (hidden layers of the MLP). At most 8: deeper MaxAL "
                         "critics diverged or did not learn in short runs (depth 12 and 16 within 40 steps).",
                         min=1, max=8)
-    group_size: int | None = option(ESTIMATOR["group"], "Features sorted together by the MLP's GroupSort activations "
+    group_size: int | None = option(ESTIMATOR.group, "Features sorted together by the MLP's GroupSort activations "
                                     "(--width must be a multiple). By default 2 (MaxMin) below 16 dimensions, where "
                                     "pairs fit the kinks of 2-D potentials best, and 8 from 16 on (if --width is a "
                                     "multiple of 8), where groups of 8 fit curved potentials (a radial one) much "
@@ -80,11 +79,11 @@ class WdistConfig(Runtime):
     size: int | None = option(None, "Side every image source is resized and center-cropped to. By default digits "
                               f"and arrays keep theirs, and image folders and photos are cut at {CUT_SIZE}.",
                               type=int, min=4)
-    holdout: float = option(ESTIMATOR["holdout"], "Fraction of each set kept out of training for the held-out "
+    holdout: float = option(ESTIMATOR.holdout, "Fraction of each set kept out of training for the held-out "
                             "estimate.", max=0.9)
     exact: bool = option(True, "Also print POT's exact W1 when the cost matrix is small enough (up to about "
                          "8k x 8k).")
-    ctransform: bool = option(ESTIMATOR["ctransform"], "Also print the c-transform of the trained critic on all "
+    ctransform: bool = option(False, "Also print the c-transform of the trained critic on all "
                               "samples: a certified lower bound of the exact plug-in W1, usually closer to it than "
                               "the critic alone. For low-dimensional sets (the plug-in W1 is biased upward in high "
                               "dimension) of up to 50k x 50k samples, also past exact OT's memory limit.")

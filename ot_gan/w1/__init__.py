@@ -13,6 +13,7 @@ trained critic into a certified lower bound of the plug-in W1, without a cost ma
 from __future__ import annotations
 
 import inspect
+from dataclasses import fields
 import time
 from typing import Any
 
@@ -24,11 +25,12 @@ from ot_gan.w1.critic import CriticEstimator
 from ot_gan.w1.discrete import EXACT_MAX_ENTRIES, ctransform_w1, exact_w1, sinkhorn_w1, sliced_wasserstein
 from ot_gan.w1.result import Potential, W1Result
 from ot_gan.w1.select import best_critic
+from ot_gan.w1.settings import CriticSettings
 from ot_gan.w1.stats import mean_difference_interval
 from ot_gan.w1.two_sample import TwoSampleTest, two_sample_test
 from ot_gan.w1.witness import Witness, witness_samples
 
-__all__ = ["CRITIC_METHODS", "EXACT_MAX_ENTRIES", "METHODS", "CriticEstimator", "Potential", "W1Result", "best_critic", "ctransform_w1",
+__all__ = ["CRITIC_METHODS", "EXACT_MAX_ENTRIES", "METHODS", "CriticEstimator", "CriticSettings", "Potential", "W1Result", "best_critic", "ctransform_w1",
            "exact_w1", "mean_difference_interval", "method_options", "sliced_wasserstein", "wasserstein1"]
 __all__ += ["POT_METHODS", "TwoSampleTest", "Witness", "two_sample_test", "witness_samples"]
 POT_METHODS = ("exact", "sinkhorn")
@@ -42,8 +44,9 @@ def method_options(method: str) -> list[str]:
         return ["max_entries"]
     if method == "sinkhorn":
         return [p for p in inspect.signature(sinkhorn_w1).parameters if p not in ("x", "y", "a", "b")]
-    shared = [p.name for p in inspect.signature(CriticEstimator).parameters.values()
-              if p.kind == p.KEYWORD_ONLY or p.name == "critic"]
+    runtime = [p.name for p in inspect.signature(CriticEstimator).parameters.values()
+               if p.kind == p.KEYWORD_ONLY or p.name == "critic"]
+    shared = [*runtime, *(f.name for f in fields(CriticSettings))]
     if method == "auto":  # the candidates share the estimator's settings, not a regularizer's
         return [p for p in shared if p != "seed"] + ["candidates", "validation"]
     return [p for p in shared if p != "seed"] + regularizer_options(method)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from ot_gan import parallel
@@ -19,18 +20,13 @@ from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS as CRITIC_METHODS
 from ot_gan.lipschitz import Regularizer, fixed_weights, gradient_norms, interpolates, make_regularizer
 from ot_gan.models import critic_for
-from ot_gan.optim import AdaShift
+from ot_gan.optim import AdaShift, WarmupDecay
 from ot_gan.w1.checks import Array, check_pair, check_weights, weighted_mean
 from ot_gan.w1.discrete import CTRANSFORM_MAX_ENTRIES, check_ctransform_size, ctransform_w1
 from ot_gan.w1.result import Potential, W1Result
+from ot_gan.w1.settings import CriticSettings
 from ot_gan.w1.stats import mean_difference_interval
 from ot_gan.w1.training import DivergenceGuard, Plateau, critic_step
-
-DEFAULT_LR = 1e-3  # the critic's learning rate at its default width (see CriticEstimator)
-DEFAULT_WIDTH = 128
-
-
-
 
 
 @dataclass
@@ -63,29 +59,11 @@ class CriticEstimator:
         One of clip, gp, lp, sn, maxgp, maxal, or a ``Regularizer`` instance.
     critic : nn.Module, optional
         The network, samples (b, ...) -> values (b,); by default ``critic_for``'s GroupSort MLP of
-        ``width`` and ``depth`` on the flattened samples, images included, with groups of
-        ``group`` (by default 2 below 16 dimensions, 8 from 16 on).
-    steps, min_steps : int
-        The most critic steps before annealing, and the fewest.
-    batch_size : int
-        Samples a side per step (the global batch, split over the ranks when ``distributed``).
-    lr : float, optional
-        AdaShift's learning rate; by default 1e-3, times 128 / ``width`` for a critic built wider
-        than 128. AdaShift (like Adam) scales each tensor's step to its gradient's RMS, so a hidden
-        layer's step grows with its width, and width 512 at 1e-3 blew up within 10 steps; 1 / width
-        is muP's rule for Adam (Yang et al., "Tensor Programs V", arXiv 2203.03466).
-    width, depth, group : int
-        The default critic's size and GroupSort group (see ``critic``).
-    holdout : float
-        Fraction of each set kept out of training, for the held-out estimate.
-    tol : float
-        Relative change of K and rise of the held-out gap (means over two windows of
-        ``check_every`` steps) since half as many steps, under which training has settled.
-    check_every : int
-        Steps per window of the stopping rule.
-    bootstrap : int
-        Resamples of the held-out interval's bootstrap (unweighted sets of fewer than
-        ``NORMAL_INTERVAL_MIN`` held-out samples a side; the others get the normal interval).
+        the settings' ``width``, ``depth`` and ``group`` on the flattened samples, images included.
+    settings : CriticSettings, optional
+        The hyperparameters (steps, batch size, learning rate, the default critic's size, the
+        stopping rule's, the held-out share...); ``help(CriticSettings)`` lists them. Any of them
+        may also be passed by name, over ``settings``.
     device : str or torch.device
         Where the critic trains.
     seed : int
@@ -99,19 +77,15 @@ class CriticEstimator:
         Called between steps; when it returns True, training stops and the critic trained so far
         is still measured, with status ``interrupted`` (a Ctrl-C handler in an application, a time
         budget).
-    warmup : int
-        Steps (at most a tenth of ``steps``) over which the learning rate ramps up linearly. A
-        fresh critic's K starts far below 1 (a factor 0.58 per default layer), the MaxAL penalty
-        pushes every layer up at once and, AdaShift's second moment being one step old, the first
-        steps overshoot: depth 8 or width 512 went non-finite within 10 steps without it.
     distributed : bool
         Train over the processes of torch.distributed's default group (``torchrun``), every one
         calling ``fit`` with the same samples: each global batch is drawn alike on every rank and
         each trains on its share, gradients are averaged, the regularizer takes its batch maximum
         over all ranks (``Regularizer.shard``), and the stopping rule sees the gap averaged over
         them, so N processes train the critic one would, and every rank returns the same result.
-    **regularizer_kwargs
-        The regularizer's hyperparameters (``rho``, ``k``, MaxAL's ``eta``...), for a named one.
+    **options
+        ``CriticSettings`` fields by name, and the regularizer's hyperparameters (``rho``, ``k``,
+        MaxAL's ``eta``...) for a named one.
 
     Attributes
     ----------
@@ -138,41 +112,29 @@ class CriticEstimator:
         regularizer: str | Regularizer = "maxal",
         critic: nn.Module | None = None,
         *,
-        steps: int = 8000,
-        min_steps: int = 1000,
-        batch_size: int = 256,
-        lr: float | None = None,
-        width: int = 128,
-        depth: int = 4,
-        group: int | None = None,
-        holdout: float = 0.2,
-        tol: float = 0.005,
-        check_every: int = 500,
-        bootstrap: int = 1000,
+        settings: CriticSettings | None = None,
         device: str | torch.device = "cpu",
         seed: int = 0,
         progress: bool = False,
         ctransform: bool = False,
         should_stop: Callable[[], bool] | None = None,
-        warmup: int = 100,
         distributed: bool = False,
-        **regularizer_kwargs: Any,
+        **options: Any,
     ) -> None:
         if isinstance(regularizer, str) and regularizer not in CRITIC_METHODS:
             raise InputError(f"unknown critic method {regularizer!r}; choose one of {', '.join(CRITIC_METHODS)}")
-        self.regularizer = (make_regularizer(regularizer, **regularizer_kwargs)
-                            if isinstance(regularizer, str) else regularizer)
+        names = {f.name for f in fields(CriticSettings)}
+        self.settings = replace(settings or CriticSettings(), **{k: v for k, v in options.items() if k in names})
+        hyper = {k: v for k, v in options.items() if k not in names}
+        if hyper and not isinstance(regularizer, str):
+            raise InputError(f"unknown options {', '.join(sorted(hyper))}: regularizer options go to a named regularizer")
+        self.regularizer = make_regularizer(regularizer, **hyper) if isinstance(regularizer, str) else regularizer
         self.method = regularizer if isinstance(regularizer, str) else type(regularizer).__name__.lower()
         self.critic = critic
         self._templates = (self.regularizer, critic)  # what every fit copies afresh
-        if lr is None:
-            lr = DEFAULT_LR * (min(1.0, DEFAULT_WIDTH / width) if critic is None else 1.0)
-        self.steps, self.min_steps, self.batch_size, self.lr, self.warmup = steps, min_steps, batch_size, lr, warmup
-        self.width, self.depth, self.group, self.holdout, self.tol = width, depth, group, holdout, tol
-        self.check_every, self.bootstrap = check_every, bootstrap
+        self.lr = self.settings.learning_rate(default_critic=critic is None)
         self.device, self.seed, self.progress = torch.device(device), seed, progress
-        self.ctransform, self.should_stop = ctransform, should_stop
-        self.distributed = distributed
+        self.ctransform, self.should_stop, self.distributed = ctransform, should_stop, distributed
         self.scale = 1.0  # the gap is divided by this: the measured K, or k for MaxAL
         self.result_: W1Result | None = None
 
@@ -186,10 +148,10 @@ class CriticEstimator:
         if self.ctransform:
             check_ctransform_size(len(x), len(y), CTRANSFORM_MAX_ENTRIES)
         rank, world = parallel.rank_and_world() if self.distributed else (0, 1)
-        if self.batch_size % world:
-            raise InputError(f"{{batch_size}} does not split over {world} processes", batch_size=self.batch_size)
+        if self.settings.batch_size % world:
+            raise InputError(f"{{batch_size}} does not split over {world} processes", batch_size=self.settings.batch_size)
         gen = torch.Generator().manual_seed(self.seed)
-        (tr_x, ho_x), (tr_y, ho_y) = (split_indices(n, self.holdout, gen) for n in (len(x), len(y)))
+        (tr_x, ho_x), (tr_y, ho_y) = (split_indices(n, self.settings.holdout, gen) for n in (len(x), len(y)))
         self._prepare(tuple(x.shape[1:]))
         self.regularizer.shard = (rank, world)
         training = self._train(x, y, (a, b), (tr_x, tr_y), (ho_x, ho_y), gen, self.should_stop or (lambda: False))
@@ -204,7 +166,7 @@ class CriticEstimator:
         with torch.random.fork_rng(devices=[]):  # the caller's global generator is left as it was
             torch.default_generator.manual_seed(self.seed)
             if critic is None:
-                critic = critic_for(shape, width=self.width, depth=self.depth, group=self.group)
+                critic = critic_for(shape, width=self.settings.width, depth=self.settings.depth, group=self.settings.group)
             critic = regularizer.prepare(critic)
         regularizer.generator = torch.Generator(self.device).manual_seed(self.seed)
         self.critic, self.regularizer = critic.to(self.device), regularizer.to(self.device)
@@ -213,77 +175,81 @@ class CriticEstimator:
                train: tuple[Tensor, Tensor], held: tuple[Tensor, Tensor], gen: torch.Generator,
                stop: Callable[[], bool]) -> _Training:
         """Train ``self.critic`` on the training indices until ``Plateau`` says it has settled or
-        ``steps``, then anneal; stop early on ``stop()`` or a non-finite value (then the critic
-        goes back to its last finite state)."""
-        critic, regularizer = self.critic, self.regularizer
-        (rank, world), share = regularizer.shard, self.batch_size // regularizer.shard[1]
-        opt = AdaShift(critic.parameters(), lr=self.lr, betas=(0.0, 0.999), reduce="max_mean", eps=1e-8)
+        ``steps``, then anneal the learning rate to 0 over a quarter as many steps (the critic,
+        and with it K, stops jittering); stop early on ``stop()`` or a non-finite value (then the
+        critic goes back to its last finite state)."""
+        critic, regularizer, cfg = self.critic, self.regularizer, self.settings
+        world = regularizer.shard[1]
+        opt = AdaShift(critic.parameters(), lr=self.lr, betas=cfg.betas, reduce="max_mean", eps=1e-8)
         if world > 1:
             opt.register_step_pre_hook(lambda *_: parallel.average_gradients(critic, world))
-        rule, guard = Plateau(self.check_every, self.tol, self.min_steps), DivergenceGuard(critic, regularizer)
+        schedule = WarmupDecay(min(cfg.warmup, cfg.steps // 10))  # short runs get a short ramp
+        lr = LambdaLR(opt, lambda done: schedule(done + 1))  # ``done`` steps taken: the next one's factor
+        rule, guard = Plateau(cfg.check_every, cfg.tol, cfg.min_steps), DivergenceGuard(critic, regularizer)
+        batches, watch = self._batches(x, y, weights, train, gen), self._watch(x, y, weights, held)
+        step, status = 0, "cap"
+        # The bar's total is the most the run can take (the cap and its annealing), so its time
+        # estimate is an upper bound that shrinks, once, when training settles early.
+        most = cfg.steps + max(1, cfg.steps // 4)
+        with tqdm(total=most, desc=f"W1 {self.method}", disable=not self.progress or regularizer.shard[0] > 0,
+                  leave=False) as bar:
+            while schedule.decay_start is None or step < schedule.decay_start + schedule.decay_steps:
+                if step and parallel.any_rank(stop(), world, self.device):  # asked between two steps: one is taken
+                    return _Training(step, "interrupted")
+                step += 1
+                gap, penalty = critic_step(critic, regularizer, opt, *next(batches))
+                values = guard.check(step, *parallel.mean_over_ranks(torch.stack([gap, penalty.to(gap)]), world))
+                if values is None:
+                    guard.restore()
+                    return _Training(guard.kept_at, "diverged", step)
+                bar.update()
+                if schedule.decay_start is None:
+                    probe = watch is not None and step % rule.probe_every == 0
+                    settled = rule.record(step, values[0], regularizer.last_slope, self._gap(*watch) if probe else None)
+                    if step % cfg.check_every == 0:
+                        guard.keep(step)
+                        bar.set_postfix(gap=f"{rule.history[-1][0]:.4g}", K=f"{rule.history[-1][1]:.3f}")
+                    if settled or step == cfg.steps:
+                        status = "settled" if settled else "cap"
+                        schedule.decay_from(step, step // 4)
+                        guard.keep(step)
+                        bar.total = step + schedule.decay_steps
+                        bar.refresh()
+                lr.step()
+        return _Training(step, status)
 
+    def _batches(self, x: Tensor, y: Tensor, weights: tuple[Tensor | None, Tensor | None],
+                 train: tuple[Tensor, Tensor], gen: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
+        """Endless pairs of this rank's share of a global batch of training samples of each set,
+        drawn with replacement with probability ``weights`` (uniform if None)."""
         for w, idx in zip(weights, train):
             if w is not None and w[idx].sum() <= 0:
                 raise InputError("the samples with weight are all held out; use a smaller {holdout}", holdout=None)
             if w is not None and len(idx) > 2**24:
                 raise InputError(f"weighted minibatches are drawn from at most 2^24 samples a side (torch.multinomial), "
                                  f"not {len(idx)}; subsample the set by its weights")
+        (rank, world), size = self.regularizer.shard, self.settings.batch_size
+        share = size // world
 
         def batch(data: Tensor, w: Tensor | None, idx: Tensor) -> Tensor:
-            """This rank's share of a global batch of training samples drawn with replacement, with
-            probability ``w`` (uniform if None)."""
-            draw = (torch.randint(len(idx), (self.batch_size,), generator=gen) if w is None else
-                    torch.multinomial(w[idx], self.batch_size, replacement=True, generator=gen))
-            mine = draw[rank * share:(rank + 1) * share]
-            return data[idx[mine]].to(self.device, torch.float32, non_blocking=True)
+            draw = (torch.randint(len(idx), (size,), generator=gen) if w is None else
+                    torch.multinomial(w[idx], size, replacement=True, generator=gen))
+            return data[idx[draw[rank * share:(rank + 1) * share]]].to(self.device, torch.float32, non_blocking=True)
 
-        # Stopping watches the gap on (up to 2048 a side of) the held-out samples too: on a small
-        # high-dimensional set the training gap keeps rising as the critic memorizes it.
+        while True:
+            yield batch(x, weights[0], train[0]), batch(y, weights[1], train[1])
+
+    @staticmethod
+    def _watch(x: Tensor, y: Tensor, weights: tuple[Tensor | None, Tensor | None],
+               held: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None] | None:
+        """What the stopping rule probes: up to 2048 held-out samples a side and their weights (on a
+        small high-dimensional set the training gap keeps rising as the critic memorizes it); None
+        without two held-out samples of some weight a side, when the rule reads the training gap."""
         picks = [idx[:2048] for idx in held]
         watch_weights = [None if w is None else w[i] for w, i in zip(weights, picks)]
-        watch = None  # without two held-out samples of some weight a side, the rule reads the training gap
         if min(map(len, held)) > 1 and all(w is None or w.sum() > 0 for w in watch_weights):
-            watch = (x[picks[0]], y[picks[1]], *watch_weights)
-        step, status, anneal_start, anneal_steps = 0, "cap", None, 0
-        # The bar's total is the most the run can take (the cap and its annealing), so its time
-        # estimate is an upper bound that shrinks, once, when training settles early.
-        most = self.steps + max(1, self.steps // 4)
-        with tqdm(total=most, desc=f"W1 {self.method}", disable=not self.progress or rank > 0, leave=False) as bar:
-            while anneal_start is None or step < anneal_start + anneal_steps:
-                if step and parallel.any_rank(stop(), world, self.device):  # asked between two steps: one is taken
-                    status = "interrupted"
-                    break
-                step += 1
-                for group in opt.param_groups:
-                    group["lr"] = self._lr_at(step, anneal_start, anneal_steps)
-                gap, penalty = critic_step(critic, regularizer, opt, batch(x, weights[0], train[0]),
-                                           batch(y, weights[1], train[1]))
-                values = guard.check(step, *parallel.mean_over_ranks(torch.stack([gap, penalty.to(gap)]), world))
-                if values is None:
-                    guard.restore()
-                    return _Training(guard.kept_at, "diverged", step)
-                bar.update()
-                if anneal_start is not None:
-                    continue
-                probe = watch is not None and step % rule.probe_every == 0
-                settled = rule.record(step, values[0], regularizer.last_slope, self._gap(*watch) if probe else None)
-                if step % self.check_every == 0:
-                    guard.keep(step)
-                    bar.set_postfix(gap=f"{rule.history[-1][0]:.4g}", K=f"{rule.history[-1][1]:.3f}")
-                if settled or step == self.steps:
-                    status, anneal_start, anneal_steps = ("settled" if settled else "cap"), step, max(1, step // 4)
-                    guard.keep(step)
-                    bar.total = step + anneal_steps
-                    bar.refresh()
-        return _Training(step, status)
-
-    def _lr_at(self, step: int, anneal_start: int | None, anneal_steps: int) -> float:
-        """The learning rate of ``step``: a linear warm-up, then ``lr``, then from ``anneal_start``
-        a linear decay to 0 (the critic, and with it K, stops jittering)."""
-        if anneal_start is not None:
-            return self.lr * (1 - (step - anneal_start) / anneal_steps)
-        ramp = min(self.warmup, self.steps // 10)  # short runs get a short ramp
-        return self.lr * min(1.0, step / ramp) if ramp else self.lr
+            return x[picks[0]], y[picks[1]], *watch_weights
+        return None
 
     def _evaluate(self, x: Tensor, y: Tensor, weights: tuple[Tensor | None, Tensor | None], ho_x: Tensor,
                   ho_y: Tensor, training: _Training) -> W1Result:
@@ -300,7 +266,7 @@ class CriticEstimator:
         held_weights = [None if w is None else w[i] for w, i in zip(weights, held)]
         if min(map(len, held)) > 1 and all(w is None or w.sum() > 0 for w in held_weights):
             heldout, ci = mean_difference_interval(
-                fx[ho_x].double().numpy() / self.scale, fy[ho_y].double().numpy() / self.scale, self.bootstrap,
+                fx[ho_x].double().numpy() / self.scale, fy[ho_y].double().numpy() / self.scale, self.settings.bootstrap,
                 self.seed, *(None if w is None else w.numpy() for w in held_weights))
         refined = (ctransform_w1(fx / self.scale, x, y, device=self.device, a=a, b=b) if self.ctransform
                    else None)
@@ -315,7 +281,7 @@ class CriticEstimator:
             interrupted=status == "interrupted", status=status, diverged_at=diverged_at,
             potential=Potential(self.critic, self.scale), heldout_index=(ho_x, ho_y),
             details={"regularizer": regularizer.hyperparameters(), "divided_by_K": not regularizer.calibrates_lipschitz,
-                     "batch_size": self.batch_size, "holdout": self.holdout,
+                     "batch_size": self.settings.batch_size, "holdout": self.settings.holdout,
                      "critic_parameters": sum(p.numel() for p in self.critic.parameters()),
                      **({"multiplier": regularizer.multiplier.item()} if hasattr(regularizer, "multiplier") else {})})
 

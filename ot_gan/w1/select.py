@@ -69,7 +69,7 @@ def best_critic(x: Array, y: Array, a: Array | None = None, b: Array | None = No
     fx, fy = est.potential_values(x), est.potential_values(y)
     test = {m: fits[m].distance(x[test_x], y[test_y], _part(a, test_x), _part(b, test_y)) for m in fits}
     distance, ci = mean_difference_interval(
-        fx[test_x].double().numpy(), fy[test_y].double().numpy(), est.bootstrap, seed,
+        fx[test_x].double().numpy(), fy[test_y].double().numpy(), est.settings.bootstrap, seed,
         *(None if w is None else w[i].numpy() for w, i in ((a, test_x), (b, test_y))))
     return W1Result(
         distance=distance, basis="held-out", ci95=ci, all_samples=weighted_mean(fx, a) - weighted_mean(fy, b),
