@@ -38,7 +38,7 @@ from ot_gan.engine.techniques import FEATURE_MATCHING, HistoricalAverage, check_
 from ot_gan.errors import InputError, NamesSettings
 from ot_gan.interrupt import stop_on_signals
 from ot_gan.lipschitz import Regularizer
-from ot_gan.optim import REDUCES, AdaShift
+from ot_gan.optim import GAN_BETAS, REDUCES, AdaShift, WarmupDecay
 from ot_gan.options import Runtime, option
 
 
@@ -55,7 +55,7 @@ class TrainConfig(Runtime):
     optimizer: str = option("adashift", "Optimizer of both networks (rmsprop: the original WGAN's).",
                             choices=("adashift", "adam", "rmsprop"))
     lr: float = option(2e-4, "Learning rate of both networks.", min_open=True)
-    betas: tuple[float, float] = option((0.0, 0.999), "AdaShift/Adam beta1 and beta2 "
+    betas: tuple[float, float] = option(GAN_BETAS, "AdaShift/Adam beta1 and beta2 "
                                                       "(beta1 0 is AdaShift's GAN setting).", max=1, max_open=True)
     reduce: str = option("max_mean", "AdaShift's block reduce of the second moment.", choices=REDUCES)
     decay_steps: int = option(0, "Decay the learning rate linearly to 0 over the last N steps (over all steps "
@@ -110,10 +110,11 @@ class TrainResult:
 
 def lr_factor(step: int, steps: int, decay_steps: int) -> float:
     """The learning-rate multiplier at ``step``: 1 until the last ``decay_steps`` steps, then falling
-    linearly to 0 at ``steps``. A decay longer than the run covers the whole run, so that a short
-    run still starts at the full learning rate instead of near 0."""
+    linearly to 0 at ``steps`` (the schedule the critic of ``ot_gan.w1`` uses too, without its
+    warm-up). A decay longer than the run covers the whole run, so that a short run still starts at
+    the full learning rate instead of near 0."""
     decay = min(decay_steps, steps)
-    return 1.0 if decay <= 0 else min(1.0, max(0.0, (steps - step) / decay))
+    return WarmupDecay(decay_start=steps - decay if decay > 0 else None, decay_steps=decay)(step)
 
 
 def train(make_task: Callable[[], Task], config: TrainConfig, data: dict[str, Any], out: Path,
