@@ -19,6 +19,7 @@ import torch
 from report import add_write_flag  # run as a script: bench/ is on the path
 
 from ot_gan.engine import load_generator
+from ot_gan.realism import realism_summary
 from ot_gan.tasks.synthesize import (
     APP,
     SynthConfig,
@@ -59,8 +60,8 @@ def main() -> None:
     names = [list(VARIANTS)[int(v)] if v.isdigit() else v for v in args.variants.split(",")] if args.variants \
         else list(VARIANTS)
     real = load_images("digits", args.size)
-    header = ("variant", "AM Score", "class hit rate", "precision", "recall", "spread / real", "W1 to real",
-              "train s")
+    header = ("variant", "AM Score", "class hit rate", "precision", "recall", "spread / real",
+              "realism gap pixels / texture", "classes far", "train s")
     print(f"digits at {args.size} px, {args.steps} generator steps each; per-class figures averaged over the "
           "classes (of the classifier's guess for unconditional runs)")
     print(" | ".join(header))
@@ -72,11 +73,12 @@ def main() -> None:
             train_synthesizer(cfg, run)
             seconds = time.perf_counter() - start
             generator, arch = load_generator(run, APP, build_generator)
-            r = score(generator, arch, real, n=1000, classifier_steps=1000, w1_steps=2000)
-            m = class_means(r)
+            r = score(generator, arch, real, n=1000, classifier_steps=1000, w1_steps=300)
+            m, realism = class_means(r), realism_summary(r["realism"])
             print(" | ".join([name, f"{r['am_score']:.3f}", f"{m['hit_rate']:.3f}" if "hit_rate" in m else "-",
                               f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['spread_ratio']:.2f}",
-                              f"{r['w1']:.3f}", f"{seconds:.0f}"]), flush=True)
+                              f"{realism['pixels']:.2f} / {realism['texture']:.2f}", str(len(realism["far"])),
+                              f"{seconds:.0f}"]), flush=True)
     print(f"real vs real: AM Score {r['am_score_real']:.3f}, precision {m['precision_real']:.3f}, "
           f"recall {m['recall_real']:.3f}, spread 1")
 

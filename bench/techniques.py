@@ -21,6 +21,7 @@ import torch
 from report import add_write_flag  # run as a script: bench/ is on the path
 
 from ot_gan.engine import load_generator
+from ot_gan.realism import realism_summary
 from ot_gan.tasks.synthesize import (
     APP,
     SynthConfig,
@@ -57,8 +58,9 @@ def main() -> None:
     if args.mode == "lgan":
         base.update(objective="log_sigmoid", regularizer="sn")
     print(f"digits at {args.size} px, mode {args.mode}, {args.steps} generator steps each, seed {args.seed}")
-    print("| technique | AM Score | class hit rate | recall | spread / real | W1 to real | train s |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| technique | AM Score | class hit rate | recall | spread / real | realism gap pixels / texture | "
+          "classes far | train s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only or VARIANTS:
             out = Path(tmp) / name.replace(" ", "_")
@@ -66,12 +68,14 @@ def main() -> None:
             train_synthesizer(SynthConfig(**base, **VARIANTS[name]), out)
             seconds = time.perf_counter() - start
             generator, arch = load_generator(out, APP, build_generator)
-            r = score(generator, arch, real, n=1000, classifier_steps=500, w1_steps=1000, seed=args.seed)
+            r = score(generator, arch, real, n=1000, classifier_steps=500, w1_steps=300, seed=args.seed)
+            realism = realism_summary(r["realism"])
             accs = r.get("class_accuracy")
             hits = f"{sum(accs.values()) / len(accs):.3f}" if accs else "-"
             means = class_means(r)
             print(f"| {name} | {r['am_score']:.3f} | {hits} | {means['recall']:.3f} | {means['spread_ratio']:.2f} "
-                  f"| {r['w1']:.3f} | {seconds:.0f} |", flush=True)
+                  f"| {realism['pixels']:.2f} / {realism['texture']:.2f} | {len(realism['far'])} | {seconds:.0f} |",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from ot_gan.cli.common import (
     train_command,
     with_config,
 )
-from ot_gan.options import option
+from ot_gan.options import option, redefault
+from ot_gan.realism import FEATURES_HELP, realism_lines
 from ot_gan.tasks.colorize import (
     APP,
     ColorizeConfig,
@@ -32,8 +33,8 @@ def format_eval(r: dict[str, Any]) -> str:
         f"diversity (mean pairwise |uv| difference among the colorings of one image): {r['diversity']:.4f} "
         f"(between the real crops: {r['diversity_real']:.4f})",
         f"colorfulness (Hasler-Suesstrunk): {r['colorfulness']:.1f} (the real photos: {r['colorfulness_real']:.1f})",
-        f"realism: W1 between per-image chroma statistics of colorings and photos: {r['w1_chroma_statistics']:.4f}"])
-
+        "", *realism_lines(r["realism"], "set"),
+        "(chroma: per-image mean and standard deviation of u and v; colorings are compared with other real crops)"])
 
 
 @click.group(APP)
@@ -66,9 +67,11 @@ class ApplyConfig(UseRun):
 class EvalConfig(Evaluation):
     """colorize eval's settings."""
 
+    w1_steps: int = redefault(Evaluation, "w1_steps", 300)
     images: str | None = option(None, "Real color images (a folder, or photos).", type=str, required=True)
     samples: int = option(4, "Colorings per image.", min=2)
-    n: int = option(200, "Images to colorize.", min=1)
+    n: int = option(200, "Images to colorize (as many others are the real images they are compared with).", min=1)
+    features: str | None = option(None, FEATURES_HELP, type=str, metavar="FILE")
 
 
 @command.command("apply")
@@ -84,6 +87,7 @@ def apply_command(cfg: ApplyConfig) -> None:
 @command.command("eval")
 @eval_options(EvalConfig, format_eval)
 def eval_command(cfg: EvalConfig) -> dict[str, Any]:
-    """Diversity, colorfulness and realism of a trained run."""
+    """Diversity, colorfulness and realism (held-out W1 to other real images beside its floor, density,
+    coverage) of a trained run."""
     return evaluate(cfg.run, cfg.images, cfg.samples, cfg.n, cfg.w1_steps, cfg.seed, cfg.torch_device(),
-                    progress=not cfg.quiet, skip_bad=cfg.skip_bad)
+                    progress=not cfg.quiet, skip_bad=cfg.skip_bad, features=cfg.features)

@@ -20,12 +20,13 @@ from ot_gan.engine import (
     load_generator,
     staged_outputs,
 )
+from ot_gan.grids import labeled_grid
 from ot_gan.options import SKIP_BAD, Device, Runtime, option, redefault
+from ot_gan.realism import FEATURES_HELP, realism_lines
 from ot_gan.tasks.synthesize import (
     APP,
     SynthConfig,
     build_generator,
-    class_grid,
     class_index,
     class_means,
     encode_folder,
@@ -39,13 +40,16 @@ from ot_gan.tasks.synthesize import (
 
 def format_eval(r: dict[str, Any]) -> str:
     lines = [f"{r['run']}: {r['n']} samples scored against {r['images']}",
-             f"classifier: {r['classifier']}; held-out accuracy {r['classifier_accuracy']:.3f}",
+             f"classifier: SmallClassifier trained here on the real images (nothing downloaded); held-out accuracy "
+             f"{r['classifier_accuracy']:.3f}",
              f"class fidelity: AM Score (lower is better) {r['am_score']:.3f} (real held-out images: "
-             f"{r['am_score_real']:.3f})",
-             f"W1 to the real images (maxal): {r['w1']:.3f}"]
-    if "reconstruction_agreement" in r:
-        lines.append(f"G(E(x)) classified as the class of x: {r['reconstruction_agreement']:.3f} of the held-out "
-                     f"real images (chance {r['reconstruction_chance']:.3f})")
+             f"{r['am_score_real']:.3f})", ""]
+    lines += realism_lines(r["realism"], "class") + [""]
+    if "reconstruction" in r:
+        rec = r["reconstruction"]
+        which = "the run never trained on" if rec["unseen"] else "the run trained on (it kept none out)"
+        lines += [f"G(E(x)) classified as the class of x: {rec['agreement']:.3f} of {rec['images']} real images "
+                  f"{which} (chance {rec['chance']:.3f})", ""]
     if not r["per_class"]:
         return "\n".join(lines + ["too few samples per class for precision, recall and spread (raise --n)"])
     hits = r.get("class_accuracy")
@@ -62,7 +66,6 @@ def format_eval(r: dict[str, Any]) -> str:
                      f"{row['recall']:.3f} ({row['recall_real']:.3f})  {row['spread']:.3f} ({row['spread_real']:.3f}) "
                      f"= {ratio:.2f}x")
     return "\n".join(lines)
-
 
 
 @click.group(APP)
@@ -101,8 +104,10 @@ class SampleConfig(Runtime):
 class EvalConfig(Evaluation):
     """synthesize eval's settings."""
 
-    w1_steps: int = redefault(Evaluation, "w1_steps", 2000)
-    images: str | None = option(None, "The labeled real images (the training source).", type=str, required=True)
+    w1_steps: int = redefault(Evaluation, "w1_steps", 300)
+    images: str | None = option(None, "The labeled real images (the training source: then the images the run "
+                                "kept out of training are the ones it is checked on).", type=str, required=True)
+    features: str | None = option(None, FEATURES_HELP, type=str, metavar="FILE")
     n: int = option(1000, "Samples to score.", min=10)
     classifier_steps: int = option(1000, "Training steps of the scoring classifier.", min=1)
 
@@ -143,17 +148,17 @@ def sample_command(cfg: SampleConfig) -> None:
             save_image(image, path, normalize=True, value_range=(-1, 1))
         if cfg.grid:
             classes = arch["classes"] if arch["conditional"] and cfg.class_ is None else None
-            class_grid(images, classes).save(paths[-1])
+            labeled_grid(images, len(classes) if classes else None, titles=classes).save(paths[-1])
     click.echo(f"wrote {cfg.n} images to {cfg.output}" + (" and grid.png" if cfg.grid else ""))
 
 
 @command.command("eval")
 @eval_options(EvalConfig, format_eval)
 def eval_command(cfg: EvalConfig) -> dict[str, Any]:
-    """Score a trained run: AM Score, W1 to the real images, and per class the hit rate, precision,
-    recall and spread beside the real images'."""
+    """Score a trained run: AM Score, and per class realism (held-out W1 to real images beside its
+    floor, density, coverage), the hit rate, precision, recall and spread beside the real images'."""
     return evaluate(cfg.run, cfg.images, cfg.n, cfg.classifier_steps, cfg.w1_steps, cfg.seed, cfg.torch_device(),
-                    progress=not cfg.quiet, skip_bad=cfg.skip_bad)
+                    progress=not cfg.quiet, skip_bad=cfg.skip_bad, features=cfg.features)
 
 
 @command.command("encode")

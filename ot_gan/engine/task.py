@@ -79,6 +79,10 @@ class Task(nn.Module):
         from noise drawn with ``gen`` (seeded the same at every grid)."""
         return None
 
+    def sample_titles(self) -> tuple[list[str] | None, list[str] | None]:
+        """The titles of the sample grid's rows and of its columns (None: untitled)."""
+        return None, None
+
     def architecture(self) -> dict[str, Any]:
         """The hyperparameters that rebuild the networks, stored in every checkpoint."""
         return {}

@@ -26,7 +26,6 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
 from ot_gan import parallel
@@ -36,6 +35,7 @@ from ot_gan.engine.rundir import RunDir, open_run
 from ot_gan.engine.task import Batch, Task
 from ot_gan.engine.techniques import FEATURE_MATCHING, HistoricalAverage, check_techniques, feature_matching_loss
 from ot_gan.errors import InputError, NamesSettings
+from ot_gan.grids import labeled_grid
 from ot_gan.interrupt import stop_on_signals
 from ot_gan.lipschitz import Regularizer
 from ot_gan.optim import GAN_BETAS, REDUCES, AdaShift, WarmupDecay
@@ -266,16 +266,17 @@ class Trainer:
                 "Try a lower {lr}, a stronger Lipschitz regularizer, or training without {bf16}.")
 
     def generator_losses(self, batch: Batch) -> dict[str, Tensor]:
-        """The task's generator loss, with feature matching instead of it or added to it."""
+        """The task's generator loss, with feature matching instead of its GAN term (the loss's
+        ``adversarial`` part, or all of it when the task names none) or added to it; the task's
+        other terms (cycle, mode seeking) stay."""
         task, mode = self.task, self.config.feature_matching
+        losses = task.generator_loss(batch)
         if mode == "none":
-            return task.generator_loss(batch)
+            return losses
         real, fake = task.critic_inputs(batch)
         matching = feature_matching_loss(task.critic_features(real), task.critic_features(fake))
-        if mode == "alone":
-            return {"loss": matching, "feature_matching": matching}
-        losses = task.generator_loss(batch)
-        return {**losses, "loss": losses["loss"] + matching, "feature_matching": matching}
+        rest = losses["loss"] - losses.get("adversarial", losses["loss"]) if mode == "alone" else losses["loss"]
+        return {**losses, "loss": rest + matching, "feature_matching": matching}
 
     def train_step(self) -> None:
         """n_critic critic updates, then one generator update, each on its own batch."""
@@ -375,8 +376,8 @@ class Trainer:
         generator = self.ema.module if self.ema is not None else self.task.generator
         images = self.task.samples(generator, torch.Generator().manual_seed(self.config.seed))
         if images is not None and self.run is not None:
-            save_image(images.float().cpu(), self.run.sample_path(self.step), nrow=math.ceil(math.sqrt(len(images))),
-                       normalize=True, value_range=(-1, 1))
+            rows, titles = self.task.sample_titles()
+            labeled_grid(images, rows=rows, titles=titles).save(self.run.sample_path(self.step))
 
     def _tensorboard(self) -> Any:
         if not self.config.tensorboard or self.run is None:

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ot_gan.models.techniques import VirtualBatchNorm2d
+
 NOISE_GRID = 8  # z is projected to an 8x8 plane, then resized to the image: any input size works
 
 
@@ -16,11 +18,25 @@ class ColorizationGenerator(nn.Module):
     gray image concatenated to the input of every convolution, and the noise projected to one plane
     per layer for the first ``noise_layers`` layers ("multi-layer noise"; one layer loses
     diversity). Layers: 7x7 -> 4w, 5x5 -> 2w, 2w, 2w, w, then 5x5 -> 2 with tanh (w = 32 in the paper).
+
+    ``reference`` > 0 replaces batch norm with virtual batch norm (Salimans et al., arXiv
+    1606.03498): a fixed batch of ``reference`` gray crops of side ``size`` (``set_reference``; kept
+    as buffers) and noise vectors, resized to each input's size, runs with every batch and sets the
+    normalization statistics, so an image's colorings do not depend on its batch.
+
+    ``padding``: ``reflect`` (the default) continues the image past its borders; with ``zeros`` (the
+    paper's, kept for runs trained with it) the 7x7 and 5x5 windows at a border see a black frame
+    that no interior pixel sees, and the generator learnt chroma of its own there: streaks along the
+    edges of the colorings.
     """
 
-    def __init__(self, width: int = 32, noise_dim: int = 100, noise_layers: int = 3) -> None:
+    def __init__(self, width: int = 32, noise_dim: int = 100, noise_layers: int = 3, reference: int = 0,
+                 size: int = 64, padding: str = "reflect") -> None:
         super().__init__()
-        self.noise_dim, self.noise_layers = noise_dim, noise_layers
+        self.noise_dim, self.noise_layers, self.reference = noise_dim, noise_layers, reference
+        if reference:
+            self.register_buffer("reference_gray", torch.zeros(reference, 1, size, size))
+            self.register_buffer("reference_noise", torch.rand(reference, noise_dim) * 2 - 1)
         widths = [4 * width, 2 * width, 2 * width, 2 * width, width, 2]
         kernels = [7, 5, 5, 5, 5, 5]
         self.convs = nn.ModuleList()
@@ -28,13 +44,26 @@ class ColorizationGenerator(nn.Module):
         c_in = 0
         for i, (c_out, k) in enumerate(zip(widths, kernels)):
             extra = 1 + (1 if i < noise_layers else 0)  # the gray plane, and a noise plane
-            self.convs.append(nn.Conv2d(c_in + extra, c_out, k, padding=k // 2))
+            self.convs.append(nn.Conv2d(c_in + extra, c_out, k, padding=k // 2, padding_mode=padding))
             if i < len(widths) - 1:
-                self.norms.append(nn.BatchNorm2d(c_out))
+                self.norms.append(VirtualBatchNorm2d(c_out, reference) if reference else nn.BatchNorm2d(c_out))
             c_in = c_out
         self.project = nn.Linear(noise_dim, noise_layers * NOISE_GRID * NOISE_GRID) if noise_layers else None
 
+    @torch.no_grad()
+    def set_reference(self, gray: Tensor) -> None:
+        """The reference batch's gray crops (reference, 1, size, size) in [-1, 1]."""
+        self.reference_gray.copy_(gray)
+
     def forward(self, gray: Tensor, z: Tensor) -> Tensor:
+        if self.reference:
+            size = gray.shape[-2:]
+            gray = torch.cat([F.interpolate(self.reference_gray, size=size, mode="bilinear", align_corners=False)
+                              if self.reference_gray.shape[-2:] != size else self.reference_gray, gray])
+            z = torch.cat([self.reference_noise.to(z), z])
+        return self.body(gray, z)[self.reference:]
+
+    def body(self, gray: Tensor, z: Tensor) -> Tensor:
         n, _, h, w = gray.shape
         planes: list[Tensor] = []
         if self.project is not None:

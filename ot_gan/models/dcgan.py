@@ -7,14 +7,16 @@ import torch
 from torch import Tensor, nn
 
 from ot_gan.models.techniques import VirtualBatchNorm2d
+from ot_gan.models.upsample import upsampling
 
 
 class DCGANGenerator(nn.Module):
     """z (n, noise_dim) [+ class] -> images (n, channels, size, size) in [-1, 1].
 
-    A 4x4 map from z, then 4x4 stride-2 transposed convolutions halving the width and doubling the
-    side up to ``size`` (a power of two, 8 or more), batch norm and ReLU, tanh at the end. With
-    ``num_classes`` a learnt class embedding is concatenated to z.
+    A 4x4 map from z, then upsamplings halving the width and doubling the side up to ``size`` (a
+    power of two, 8 or more), batch norm and ReLU, tanh at the end. With ``num_classes`` a learnt
+    class embedding is concatenated to z. ``upsample``: resize-convolutions (the default, no
+    checkerboard) or DCGAN's 4x4 stride-2 transposed convolutions (see ``upsampling``).
 
     ``reference`` > 0 replaces batch norm with virtual batch norm (Salimans et al., arXiv
     1606.03498): a fixed batch of ``reference`` noise vectors (and classes in turn), drawn once
@@ -23,7 +25,7 @@ class DCGANGenerator(nn.Module):
     """
 
     def __init__(self, noise_dim: int = 64, channels: int = 3, size: int = 32, width: int = 64,
-                 num_classes: int = 0, reference: int = 0) -> None:
+                 num_classes: int = 0, reference: int = 0, upsample: str = "resize") -> None:
         super().__init__()
         if size < 8 or size & (size - 1):
             raise ValueError(f"the DCGAN generator makes square images of side 8, 16, 32, 64...; got {size}")
@@ -41,9 +43,9 @@ class DCGANGenerator(nn.Module):
         z_dim = noise_dim * (2 if num_classes else 1)
         layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, c, 4, 1, 0, bias=False), norm(c), nn.ReLU()]
         for _ in range(ups - 1):
-            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), norm(c // 2), nn.ReLU()]
+            layers += [upsampling(c, c // 2, upsample, kernel=4, bias=False), norm(c // 2), nn.ReLU()]
             c //= 2
-        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh()]
+        layers += [upsampling(c, channels, upsample, kernel=4), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,13 +45,15 @@ from ot_gan.engine import (
     load_generator,
     train,
 )
+from ot_gan.engine.techniques import IN_THE_TASK
+from ot_gan.grids import labeled_grid
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
 from ot_gan.models import ConvCritic
 from ot_gan.models.colorize import ColorizationGenerator
 from ot_gan.objectives import OBJECTIVES, get_objective, mode_seeking_loss, paired
 from ot_gan.options import option, redefault
-from ot_gan.w1 import wasserstein1
+from ot_gan.realism import COLLAPSED, feature_map, output_problems, realism_report, spaces
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,8 @@ class ColorizeConfig(TrainConfig):
 
 
 def build_generator(arch: dict[str, Any]) -> ColorizationGenerator:
-    return ColorizationGenerator(arch["width"], arch["noise_dim"], arch["noise_layers"])
+    return ColorizationGenerator(arch["width"], arch["noise_dim"], arch["noise_layers"], arch.get("reference", 0),
+                                 arch["size"], arch.get("padding", "zeros"))  # zeros: runs saved before reflection
 
 
 def random_crops(images: Tensor, size: int, batch: Batch) -> Tensor:
@@ -99,21 +103,31 @@ class ColorizeTask(Task):
     """The colorization generator and an unconditional critic on YUV images, for the engine."""
 
     app = APP
+    implements = frozenset(IN_THE_TASK)
 
-    def __init__(self, cfg: ColorizeConfig, preview: Tensor, spread: float = 0.0) -> None:
-        """``spread``: the chroma spread between real crops, where the mode-seeking term stops."""
+    def __init__(self, cfg: ColorizeConfig, preview: Tensor, spread: float = 0.0,
+                 reference: Tensor | None = None) -> None:
+        """``spread``: the chroma spread between real crops, where the mode-seeking term stops;
+        ``reference``: YUV crops whose gray planes are virtual batch norm's reference batch."""
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.spread = cfg, spread
         self.bound = spread / Z_DISTANCE
         self.generator = build_generator(self.architecture())
+        if cfg.virtual_batch_norm and reference is not None:
+            self.generator.set_reference(reference[:, :1])
         self.regularizer = regularizer_by_name(cfg.regularizer, cfg.rho)
-        self.critic = self.regularizer.prepare(ConvCritic(3, cfg.size, cfg.critic_width))
+        minibatch = (cfg.minibatch_kernels, cfg.minibatch_kernel_dim) if cfg.minibatch_discrimination else None
+        self.critic = self.regularizer.prepare(ConvCritic(3, cfg.size, cfg.critic_width, minibatch=minibatch))
         self.objective = get_objective(cfg.objective)
+        if cfg.label_smoothing:
+            self.objective.require_labels()
+        self.real_target = cfg.real_target if cfg.label_smoothing else 1.0
         self.register_buffer("preview", preview, persistent=False)
 
     def architecture(self) -> dict[str, Any]:
         return {"width": self.cfg.width, "noise_dim": self.cfg.noise_dim, "noise_layers": self.cfg.noise_layers,
-                "size": self.cfg.size}
+                "size": self.cfg.size, "reference": self.cfg.reference_batch if self.cfg.virtual_batch_norm else 0,
+                "spread": self.spread, "padding": "reflect"}
 
     def colorize(self, real: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         """[y, G(y, z)], the real luminance with generated chroma, and z."""
@@ -126,12 +140,22 @@ class ColorizeTask(Task):
         with torch.no_grad():
             fake, _ = self.colorize(real, batch)
         penalty = self.regularizer.penalty(self.critic, real, fake)
-        return {"loss": self.objective.critic_loss(self.critic(real), self.critic(fake)) + penalty, "penalty": penalty}
+        loss = self.objective.critic_loss(self.critic(real), self.critic(fake), self.real_target)
+        return {"loss": loss + penalty, "penalty": penalty}
+
+    def critic_inputs(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """Real crops and colorings of their gray planes, for feature matching."""
+        real = random_crops(batch["images"], self.cfg.size, batch)
+        return real, self.colorize(real, batch)[0]
+
+    def critic_features(self, x: Tensor) -> Tensor:
+        return self.critic.features(x)
 
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
         real = random_crops(batch["images"], self.cfg.size, batch)
         fake, z = self.colorize(paired(real) if self.cfg.diversity else real, batch)
-        losses = {"loss": self.objective.generator_loss(self.critic(fake))}
+        adversarial = self.objective.generator_loss(self.critic(fake))
+        losses = {"loss": adversarial, "adversarial": adversarial}
         if self.cfg.diversity:
             losses["mode_seeking"] = mode_seeking_loss(fake[:, 1:], z, self.bound)
             losses["loss"] = losses["loss"] + self.cfg.diversity * losses["mode_seeking"]
@@ -147,6 +171,9 @@ class ColorizeTask(Task):
         colored = yuv_to_rgb(y, generator(y, z)).view(len(self.preview), 4, 3, *y.shape[2:])
         truth = yuv_to_rgb(self.preview[:, :1], self.preview[:, 1:]).unsqueeze(1)
         return torch.cat([truth, colored], dim=1).flatten(0, 1) * 2 - 1
+
+    def sample_titles(self) -> tuple[list[str] | None, list[str] | None]:
+        return None, ["photo"] + [f"coloring {k}" for k in range(1, 5)]
 
 
 def load_color_images(spec: str, side: int, seed: int = 0, skip_bad: bool = False) -> tuple[Tensor, int]:
@@ -178,7 +205,35 @@ def train_colorizer(cfg: ColorizeConfig, out: Path, overwrite: bool = False, res
     preview = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed))[:5]]
     preview = resize_crop(preview, cfg.size)
     spread = chroma_spread(images, cfg.size, cfg.seed)
-    return train(lambda: ColorizeTask(cfg, preview, spread), cfg, {"images": images}, out, overwrite=overwrite, resume=resume)
+    picked = torch.randint(len(images), (cfg.reference_batch,), generator=torch.Generator().manual_seed(cfg.seed + 1))
+    reference = resize_crop(images[picked], cfg.size)
+    result = train(lambda: ColorizeTask(cfg, preview, spread, reference), cfg, {"images": images}, out,
+                   overwrite=overwrite, resume=resume)
+    if result.run is not None and not result.interrupted:
+        check_run(result.run, images, cfg.seed)
+    return result
+
+
+def check_run(run: Path, images: Tensor, seed: int = 0, most: int = 200) -> None:
+    """Warn, in one line with what to try, when the colorings of (at most ``most`` of) the YUV
+    ``images`` by a finished run are near-identical, or far from the images' colors."""
+    generator, arch = load_generator(run, APP, build_generator)
+    picked = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:2 * most]]
+    real = resize_crop(picked, arch["size"])
+    half = len(real) // 2
+    uvs = torch.stack([colorings(generator, y[None], 2, seed + i) for i, y in enumerate(real[:half, :1])])
+    problems = output_problems({"photos": (to_rgb(real[:half, :1], uvs[:, 0]), to_rgb(real[half:, :1], real[half:, 1:]))},
+                               "images", seed=seed)
+    alike = alike_colorings([float((uvs[:, 0] - uvs[:, 1]).abs().mean())], arch)
+    problems += [alike] if alike else []
+    if problems:
+        warnings.warn(f"{run}: {'; '.join(problems)}. The run has failed so far: train it longer, or with a larger "
+                      "diversity weight when its colorings are alike")
+
+
+def to_rgb(y: Tensor, uv: Tensor) -> Tensor:
+    """RGB images in [-1, 1] of luminance ``y`` and chroma ``uv`` (as ``ot_gan.color`` scales them)."""
+    return yuv_to_rgb(y, uv) * 2 - 1
 
 
 # ---- apply and eval ------------------------------------------------------------------------------------
@@ -196,21 +251,39 @@ def apply_folder(run: Path, inputs: Path, output: Path, samples: int = 4, seed: 
     native size, as ``<name>_<k>.png`` (and ``<name>_sheet.png``) in ``output`` (all of them or,
     on failure, none); ``skip_bad`` leaves out files that cannot be read."""
     files = input_files(inputs)
-    generator, _ = load_generator(run, APP, build_generator, device)
+    generator, arch = load_generator(run, APP, build_generator, device)
 
     def outputs(name: str) -> list[str]:
         stem = str(Path(name).with_suffix(""))
         return [f"{stem}_{k}.png" for k in range(samples)] + ([f"{stem}_sheet.png"] if sheet else [])
 
+    differences = []
     with apply_to_folder(inputs, files, output, 3, skip_bad, outputs) as pairs:
         for src, paths in tqdm(pairs, desc="colorize", disable=not progress):
             y = gray_to_y(read_image(src, 3)[None] * 2 - 1)
-            rgb = yuv_to_rgb(y.expand(samples, -1, -1, -1), colorings(generator, y, samples, seed))
+            uv = colorings(generator, y, samples, seed)
+            differences += [float((uv[i] - uv[j]).abs().mean()) for i, j in itertools.combinations(range(samples), 2)]
+            rgb = yuv_to_rgb(y.expand(samples, -1, -1, -1), uv)
             for image, dst in zip(rgb, paths):
                 save_image(image, dst)
             if sheet:
-                save_image(torch.cat([((y + 1) / 2).expand(1, 3, -1, -1), rgb]), paths[-1], nrow=samples + 1)
+                titles = ["gray"] + [f"coloring {k + 1}" for k in range(samples)]
+                labeled_grid(torch.cat([y.expand(1, 3, -1, -1), rgb * 2 - 1]), samples + 1, titles=titles).save(paths[-1])
+    problem = alike_colorings(differences, arch)
+    if problem:
+        warnings.warn(f"{run}: {problem}; train it longer, or with a larger diversity weight")
     return len(pairs)
+
+
+def alike_colorings(differences: list[float], arch: dict[str, Any]) -> str | None:
+    """A phrase when the colorings of one image are near-identical: their mean pairwise chroma
+    ``differences`` under ``COLLAPSED`` times the real crops' spread (the run's ``spread``)."""
+    if not differences or not arch.get("spread"):
+        return None
+    ratio = sum(differences) / len(differences) / arch["spread"]
+    if ratio >= COLLAPSED:
+        return None
+    return f"the colorings of one image are near-identical (they differ {ratio:.2f}x as much as real crops do)"
 
 
 def colorfulness(rgb: Tensor) -> Tensor:
@@ -232,23 +305,23 @@ def chroma_statistics(uv: Tensor) -> Tensor:
     return torch.cat([uv.flatten(2).mean(2), uv.flatten(2).std(2)], dim=1)
 
 
-def evaluate(run: Path, images: str, samples: int = 4, n: int = 200, w1_steps: int = 1000, seed: int = 0,
-             device: torch.device = torch.device("cpu"), progress: bool = False,
-             skip_bad: bool = False) -> dict[str, Any]:
-    """Diversity, colorfulness and realism of a run's colorings of ``n`` real images."""
+def evaluate(run: Path, images: str, samples: int = 4, n: int = 200, w1_steps: int = 300, seed: int = 0,
+             device: torch.device = torch.device("cpu"), progress: bool = False, skip_bad: bool = False,
+             features: str | None = None) -> dict[str, Any]:
+    """Diversity, colorfulness and realism of a run's colorings of (at most) ``n`` of the real
+    images: ``realism_report`` of the colorings against other real images, in pixels (or the
+    ``features`` of a network file), texture and per-image chroma statistics."""
     generator, arch = load_generator(run, APP, build_generator, device)
     real, _ = load_color_images(images, arch["size"], seed, skip_bad)
-    real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:n]]
-    uvs = torch.stack([colorings(generator, y[None], samples, seed + i) for i, y in enumerate(real[:, :1])])
+    real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:2 * n]]
+    gray, reference = real[:(len(real) + 1) // 2], real[(len(real) + 1) // 2:]  # colorize one half, compare the other
+    uvs = torch.stack([colorings(generator, y[None], samples, seed + i) for i, y in enumerate(gray[:, :1])])
     pairs = list(itertools.combinations(range(samples), 2))
     diversity = torch.stack([(uvs[:, i] - uvs[:, j]).abs().mean(dim=(1, 2, 3)) for i, j in pairs]).mean()
-    fake_rgb = yuv_to_rgb(real[:, :1].repeat_interleave(samples, 0), uvs.flatten(0, 1))
-    real_rgb = yuv_to_rgb(real[:, :1], real[:, 1:])
-    w1 = wasserstein1(chroma_statistics(uvs.flatten(0, 1)), chroma_statistics(real[:, 1:]), method="maxal",
-                      steps=w1_steps, device=device, seed=seed, progress=progress)
-    return {"run": str(run), "images": images, "n": len(real), "samples": samples,
-            "diversity": float(diversity), "colorfulness": float(colorfulness(fake_rgb).mean()),
-            "colorfulness_real": float(colorfulness(real_rgb).mean()), "w1_chroma_statistics": w1.distance,
-            "diversity_real": mean_pairwise_distance(real[:, 1:])}
-
-
+    fake_rgb = to_rgb(gray[:, :1].repeat_interleave(samples, 0), uvs.flatten(0, 1))
+    measured = {**spaces(feature_map(features, device)), "chroma": lambda x: chroma_statistics(rgb_to_yuv(x)[:, 1:])}
+    report = realism_report({"photos": (fake_rgb, to_rgb(reference[:, :1], reference[:, 1:]))}, measured, w1_steps,
+                            seed, device)
+    return {"run": str(run), "images": images, "n": len(gray), "samples": samples, "diversity": float(diversity),
+            "diversity_real": mean_pairwise_distance(real[:, 1:]), "colorfulness": float(colorfulness((fake_rgb + 1) / 2).mean()),
+            "colorfulness_real": float(colorfulness(yuv_to_rgb(real[:, :1], real[:, 1:])).mean()), "realism": report}

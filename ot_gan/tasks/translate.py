@@ -12,6 +12,8 @@ chooses which one (docs/algorithms.md section 6):
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,6 @@ from torch import Tensor, nn
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ot_gan.color import gray_to_y
 from ot_gan.data import load_source, read_image, resize_crop, source_path
 from ot_gan.engine import (
     Batch,
@@ -37,11 +38,11 @@ from ot_gan.engine import (
 )
 from ot_gan.errors import InputError
 from ot_gan.lipschitz import METHODS, regularizer_by_name
-from ot_gan.models import PatchDiscriminator, ResnetGenerator
+from ot_gan.models import ImagePool, PatchDiscriminator, ResnetGenerator
 from ot_gan.objectives import OBJECTIVES, get_objective
 from ot_gan.options import option, redefault
+from ot_gan.realism import COLLAPSED, feature_map, output_problems, realism_report, spaces, spread_ratio
 from ot_gan.transport import COSTS, TaskCost, barycentric_targets, transport_plan
-from ot_gan.w1 import wasserstein1
 
 APP = "translate"
 DIRECTIONS = ("a2b", "b2a")
@@ -83,51 +84,20 @@ class TranslateConfig(TrainConfig):
     critic_width: int = option(64, "Channels of the PatchGAN's first layer.", min=1)
     critic_layers: int = option(3, "Stride-2 layers of the PatchGAN (3: 70x70 patches).", min=1)
     noise: int = option(0, "Noise channels appended to the generators' input, for stochastic maps.")
-
-
-class ImagePool(nn.Module):
-    """A buffer of past fakes (Shrivastava et al. 2017, as in CycleGAN): each new fake is stored
-    while the pool fills; then with probability 1/2 a stored one is shown in its place and
-    replaced by it. Its content travels in ``state_dict`` so that resume is exact."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-        self.images: list[Tensor] = []
-
-    @torch.no_grad()
-    def query(self, fakes: Tensor, batch: Batch) -> Tensor:
-        if self.size == 0:
-            return fakes
-        coin, pick = batch.uniform(len(fakes)).cpu(), batch.uniform(len(fakes)).cpu()
-        out = []
-        for image, c, p in zip(fakes, coin.tolist(), pick.tolist()):
-            if len(self.images) < self.size:
-                self.images.append(image.clone())
-                out.append(image)
-            elif c < 0.5:
-                i = int(p * self.size)
-                out.append(self.images[i].clone())
-                self.images[i] = image.clone()
-            else:
-                out.append(image)
-        return torch.stack(out)
-
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"images": torch.stack(self.images).cpu() if self.images else None}
-
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        stored = state["images"]
-        self.images = [] if stored is None else list(stored.unbind())
+    # Not offered: the generators' instance norm already normalizes each image by its own statistics,
+    # so an output never depends on its batch, which is what virtual batch norm is for.
+    virtual_batch_norm: bool = dataclasses.field(default=False, kw_only=True)
+    reference_batch: int = dataclasses.field(default=0, kw_only=True)
 
 
 def build_generators(arch: dict[str, Any]) -> nn.ModuleDict:
     """The two generators a run's checkpoint describes."""
     ca, cb = arch["channels_a"], arch["channels_b"]
-    upsample = arch.get("upsample", "transpose")  # runs saved before resize-convolutions
+    # runs saved before resize-convolutions and symmetric downsampling
+    sampling = arch.get("upsample", "transpose"), arch.get("downsample", "zero")
     return nn.ModuleDict({
-        "a2b": ResnetGenerator(ca, cb, arch["width"], arch["blocks"], arch["noise"], upsample),
-        "b2a": ResnetGenerator(cb, ca, arch["width"], arch["blocks"], arch["noise"], upsample)})
+        "a2b": ResnetGenerator(ca, cb, arch["width"], arch["blocks"], arch["noise"], *sampling),
+        "b2a": ResnetGenerator(cb, ca, arch["width"], arch["blocks"], arch["noise"], *sampling)})
 
 
 def l1(x: Tensor, y: Tensor) -> Tensor:
@@ -139,6 +109,7 @@ class TranslateTask(Task):
     """Two generators (a2b, b2a) and two PatchGAN critics (a, b) for the engine."""
 
     app = APP
+    implements = frozenset({"minibatch_discrimination", "label_smoothing"})
 
     def __init__(self, cfg: TranslateConfig, preview_a: Tensor, preview_b: Tensor) -> None:
         super().__init__()
@@ -146,11 +117,16 @@ class TranslateTask(Task):
         self.channels = {"a": preview_a.shape[1], "b": preview_b.shape[1]}
         self.generator = build_generators(self.architecture())
         self.regularizers = nn.ModuleDict({side: regularizer_by_name(cfg.regularizer, cfg.rho) for side in "ab"})
+        minibatch = (cfg.minibatch_kernels, cfg.minibatch_kernel_dim) if cfg.minibatch_discrimination else None
         self.critic = nn.ModuleDict({
             side: self.regularizers[side].prepare(
-                PatchDiscriminator(self.channels[side], cfg.critic_width, cfg.critic_layers)) for side in "ab"})
+                PatchDiscriminator(self.channels[side], cfg.critic_width, cfg.critic_layers, minibatch))
+            for side in "ab"})
         self.pools = nn.ModuleDict({side: ImagePool(cfg.pool) for side in "ab"})
         self.objective = get_objective(cfg.objective)
+        if cfg.label_smoothing:
+            self.objective.require_labels()
+        self.real_target = cfg.real_target if cfg.label_smoothing else 1.0
         self.cost = TaskCost(cfg.cost) if cfg.guidance == "cost" else None
         self.register_buffer("preview_a", preview_a, persistent=False)
         self.register_buffer("preview_b", preview_b, persistent=False)
@@ -167,7 +143,7 @@ class TranslateTask(Task):
     def architecture(self) -> dict[str, Any]:
         return {"channels_a": self.channels["a"], "channels_b": self.channels["b"], "size": self.cfg.size,
                 "width": self.cfg.width, "blocks": self.cfg.blocks, "noise": self.cfg.noise, "cost": self.cfg.cost,
-                "upsample": "resize"}
+                "upsample": "resize", "downsample": "symmetric"}
 
     def translate(self, direction: str, x: Tensor, batch: Batch) -> Tensor:
         noise = batch.noise(len(x), self.cfg.noise, *x.shape[2:]) if self.cfg.noise else None
@@ -183,9 +159,10 @@ class TranslateTask(Task):
                 fakes = {"b": self.translate("a2b", a, batch), "a": self.translate("b2a", b, batch)}
         total, penalties = a.new_zeros(()), a.new_zeros(())
         for side, real in (("a", a), ("b", b)):
-            critic, fake = self.critic[side], self.pools[side].query(fakes[side], batch)
+            n = len(fakes[side])
+            critic, fake = self.critic[side], self.pools[side].query(fakes[side], batch.uniform(n), batch.uniform(n))
             penalty = self.regularizers[side].penalty(lambda x, c=critic: c(x).mean(dim=(1, 2, 3)), real, fake)
-            total = total + 0.5 * self.objective.critic_loss(critic(real), critic(fake)) + penalty
+            total = total + 0.5 * self.objective.critic_loss(critic(real), critic(fake), self.real_target) + penalty
             penalties = penalties + penalty
         return {"loss": total, "penalty": penalties}
 
@@ -210,6 +187,15 @@ class TranslateTask(Task):
             terms["cost"] = cfg.lambda_cost * (self.cost(a, fake_b).mean() + self.cost(b, fake_a).mean())
         return {"loss": sum(terms.values()), **terms}
 
+    def critic_inputs(self, batch: Batch) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+        """Real (a, b) and their translations (b2a(b), a2b(a)), for feature matching in both domains."""
+        a, b = batch["a"][0], batch["b"][0]
+        return (a, b), (self.translate("b2a", b, batch), self.translate("a2b", a, batch))
+
+    def critic_features(self, x: tuple[Tensor, Tensor]) -> Tensor:
+        """Each domain's critic's last hidden feature map, side by side (one row per pair)."""
+        return torch.cat([self.critic[side].features(images).flatten(1) for side, images in zip("ab", x)], dim=1)
+
     def after_critic_step(self) -> None:
         for side in "ab":
             self.regularizers[side].after_step(self.critic[side])
@@ -225,6 +211,9 @@ class TranslateTask(Task):
 
         rows = [a, generator["a2b"](a, noise(a)), b, generator["b2a"](b, noise(b))]
         return torch.cat([r.expand(-1, 3, -1, -1) if r.shape[1] == 1 else r for r in rows])
+
+    def sample_titles(self) -> tuple[list[str] | None, list[str] | None]:
+        return ["A", "A->B", "B", "B->A"], None
 
 
 def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
@@ -285,7 +274,24 @@ def train_translator(cfg: TranslateConfig, out: Path, overwrite: bool = False, r
         data = {"a": (a, ta, ha), "b": (b, tb, hb)}
     preview = torch.Generator().manual_seed(cfg.seed)
     pa, pb = (x[torch.randperm(len(x), generator=preview)[:4]] for x in (a, b))
-    return train(lambda: TranslateTask(cfg, pa, pb), cfg, data, out, overwrite=overwrite, resume=resume)
+    result = train(lambda: TranslateTask(cfg, pa, pb), cfg, data, out, overwrite=overwrite, resume=resume)
+    if result.run is not None and not result.interrupted:
+        check_run(result.run, a, b, cfg.seed)
+    return result
+
+
+def check_run(run: Path, a: Tensor, b: Tensor, seed: int = 0, most: int = 200) -> None:
+    """Warn, in one line with what to try, when the translations of (at most ``most`` of) the
+    images ``a`` and ``b`` are near-identical, or far from the other domain's images."""
+    generators, _ = load_generator(run, APP, build_generators)
+    pick = torch.Generator().manual_seed(seed)
+    a, b = (x[torch.randperm(len(x), generator=pick)[:most]] for x in (a, b))
+    groups = {"a2b": (translate_all(generators["a2b"], a, seed), b),
+              "b2a": (translate_all(generators["b2a"], b, seed), a)}
+    problems = output_problems(groups, "direction", seed=seed)
+    if problems:
+        warnings.warn(f"{run}: {'; '.join(problems)}. The run has failed so far: train it longer, or with a larger "
+                      "cycle weight or reference guidance when one output stands for many inputs")
 
 
 # ---- apply and eval ----------------------------------------------------------------------------------
@@ -316,28 +322,38 @@ def apply_folder(run: Path, inputs: Path, output: Path, direction: str = "a2b", 
     files = input_files(inputs)
     generator, arch = load_translator(run, direction, device)
     channels = arch["channels_a" if direction == "a2b" else "channels_b"]
+    thumbnails: list[tuple[Tensor, Tensor]] = []  # inputs and outputs at the run's size, for the check
     with apply_to_folder(inputs, files, output, channels, skip_bad) as pairs:
         for src, (dst,) in tqdm(pairs, desc=f"translate {direction}", disable=not progress):
             image = read_image(src, channels)
             if not keep_size:
                 image = resize_crop(image, arch["size"])
-            y = run_generator(generator, (image[None] * 2 - 1).to(device), seed)
-            save_image((y[0].float().cpu() + 1) / 2, dst)
+            y = (run_generator(generator, (image[None] * 2 - 1).to(device), seed)[0].float().cpu() + 1) / 2
+            save_image(y, dst)
+            if len(thumbnails) < 500:
+                thumbnails.append((resize_crop(image, arch["size"]), resize_crop(y, arch["size"])))
+    if len(thumbnails) > 1:
+        ratio = spread_ratio(*(torch.stack(part) for part in reversed(list(zip(*thumbnails)))))
+        if ratio < COLLAPSED:
+            warnings.warn(f"{run}: the translations of different images are near-identical (they differ {ratio:.2f}x "
+                          "as much as the images do): the run maps many inputs to one output; train it longer, or "
+                          "with a larger cycle weight or reference guidance")
     return len(pairs)
 
 
-def with_channels(x: Tensor, channels: int) -> Tensor:
-    """Images with ``channels`` channels: gray widened to RGB, RGB narrowed to its luminance."""
-    if x.shape[1] == channels:
-        return x
-    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else gray_to_y(x)
+@torch.no_grad()
+def translate_all(generator: ResnetGenerator, x: Tensor, seed: int = 0, batch: int = 64) -> Tensor:
+    """G(x) for images (n, C, H, W) in [-1, 1], in batches on the generator's device, on the CPU."""
+    device = next(generator.parameters()).device
+    return torch.cat([run_generator(generator, part.to(device), seed).float().cpu() for part in x.split(batch)])
 
 
-def evaluate(run: Path, a: str, b: str, w1_steps: int = 1000, seed: int = 0,
+def evaluate(run: Path, a: str, b: str, w1_steps: int = 300, seed: int = 0,
              device: torch.device = torch.device("cpu"), progress: bool = False,
-             skip_bad: bool = False) -> dict[str, Any]:
-    """Mismatch (mean task cost between inputs and translations) and realism (W1 to the real
-    images of the target domain, and of the untranslated inputs for scale) in both directions."""
+             skip_bad: bool = False, features: str | None = None) -> dict[str, Any]:
+    """Mismatch (mean task cost between inputs and translations) and realism (``realism_report``:
+    translations against the target domain's images, in pixels or the ``features`` of a network
+    file) in both directions."""
     generators, arch = load_generator(run, APP, build_generators, device)
     cfg = TranslateConfig(a=a, b=b, size=arch["size"], seed=seed, skip_bad=skip_bad)
     xa, xb = load_domains(cfg)
@@ -345,15 +361,10 @@ def evaluate(run: Path, a: str, b: str, w1_steps: int = 1000, seed: int = 0,
         check_fits(spec, x, arch[f"channels_{side}"], part=f"the run's domain {side.upper()}")
     cost = TaskCost(arch["cost"])
     result: dict[str, Any] = {"run": str(run), "cost": arch["cost"]}
+    groups = {}
     for direction, x, y in (("a2b", xa, xb), ("b2a", xb, xa)):
-        generator = generators[direction]
-        translated = torch.cat([run_generator(generator, part.to(device), seed).float().cpu() for part in x.split(64)])
-        w1 = wasserstein1(translated.flatten(1), y.flatten(1), method="maxal", steps=w1_steps, device=device,
-                          seed=seed, progress=progress)
-        before = wasserstein1(with_channels(x, y.shape[1]).flatten(1), y.flatten(1), method="maxal",
-                              steps=w1_steps, device=device, seed=seed, progress=progress)
-        result[direction] = {"n": len(x), "mismatch": float(cost(x, translated).mean()),
-                             "w1_to_target": w1.distance, "w1_input_to_target": before.distance}
+        translated = translate_all(generators[direction], x, seed)
+        result[direction] = {"n": len(x), "mismatch": float(cost(x, translated).mean())}
+        groups[direction] = (translated, y)
+    result["realism"] = realism_report(groups, spaces(feature_map(features, device)), w1_steps, seed, device)
     return result
-
-
