@@ -214,14 +214,14 @@ class Orthonormal(Regularizer):
 
 
 class GradientPenalty(Regularizer):
-    """rho mean_i (s_i - k)^2 (WGAN-GP, arXiv 1704.00028), or with ``one_sided`` only the part
-    above k, rho mean_i max(0, s_i - k)^2 (WGAN-LP, arXiv 1709.08894)."""
+    """rho mean_i (s_i - k)^2 (WGAN-GP, arXiv 1704.00028)."""
 
     measures_slopes = True
+    one_sided = False  # penalize only slopes above k
 
-    def __init__(self, rho: float = 10.0, k: float = 1.0, one_sided: bool = False) -> None:
+    def __init__(self, rho: float = 10.0, k: float = 1.0) -> None:
         super().__init__(k)
-        self.rho, self.one_sided = rho, one_sided
+        self.rho = rho
 
     def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
         s = gradient_norms(critic, interpolates(real, fake, self.generator, self.shard))
@@ -234,10 +234,9 @@ class GradientPenalty(Regularizer):
 
 
 class OneSidedGradientPenalty(GradientPenalty):
-    """``GradientPenalty`` with ``one_sided``: rho mean_i max(0, s_i - k)^2 (WGAN-LP, arXiv 1709.08894)."""
+    """The part of the gradient penalty above k: rho mean_i max(0, s_i - k)^2 (WGAN-LP, arXiv 1709.08894)."""
 
-    def __init__(self, rho: float = 10.0, k: float = 1.0) -> None:
-        super().__init__(rho, k, one_sided=True)
+    one_sided = True
 
 
 class _MaxSlope(Regularizer):
@@ -347,12 +346,15 @@ def regularizer_by_name(name: str, rho: float) -> Regularizer:
     for those that have one (gp, lp, maxgp, maxal)."""
     if name == "none":
         return Regularizer()
-    return make_regularizer(name, **({"rho": rho} if name in ("gp", "lp", "maxgp", "maxal") else {}))
+    return make_regularizer(name, **({"rho": rho} if name in PENALIZED else {}))
 
 
 REGULARIZERS: dict[str, type[Regularizer]] = {
     "clip": WeightClip, "gp": GradientPenalty, "lp": OneSidedGradientPenalty, "sn": SpectralNorm, "maxgp": MaxGP,
     "maxal": MaxAL, "bjorck": Orthonormal}
+
+
+PENALIZED = tuple(name for name, cls in REGULARIZERS.items() if "rho" in inspect.signature(cls).parameters)
 
 
 def regularizer_options(name: str) -> list[str]:

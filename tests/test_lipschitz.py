@@ -34,13 +34,32 @@ def test_gradient_norms_and_interpolates():
     torch.testing.assert_close(gradient_norms(f, x), torch.full((64,), 5.0))
 
 
+class HalfSquare(nn.Module):
+    """f(x) = |x|^2 / 2, whose slope at x is |x|: slopes that differ from point to point."""
+
+    def forward(self, x):
+        return 0.5 * x.flatten(1).square().sum(1)
+
+
 @pytest.mark.parametrize("name,expected", [
-    ("gp", 10 * (5 - 1) ** 2), ("lp", 10 * (5 - 1) ** 2), ("maxgp", 10 * (5 - 1) ** 2), ("maxal", 10 * (5 - 1) ** 2)])
-def test_penalties_on_a_linear_critic(name, expected):
+    ("gp", lambda s: 10 * (s - 1).square().mean()),  # every slope pulled to 1
+    ("lp", lambda s: 10 * (s - 1).clamp(min=0).square().mean()),  # only those above 1
+    ("maxgp", lambda s: 10 * (s.max() - 1) ** 2),  # the largest one
+    ("maxal", lambda s: 10 * (s.max() - 1) ** 2 + 2.0 * (s.max() - 1)),  # ... plus the multiplier's term
+])
+def test_penalties_of_slopes_below_and_above_1(name, expected):
+    """On a critic whose slopes straddle 1, each regularizer's penalty is its own function of the
+    slopes at the interpolates it draws (MaxAL with its multiplier at 2)."""
+    g = torch.Generator().manual_seed(0)
+    real, fake = 0.6 * torch.randn(256, 3, generator=g), 0.6 * torch.randn(256, 3, generator=g) + 0.3
     reg = make_regularizer(name)
-    real, fake = batches()
-    assert reg.penalty(Linear([3.0, 4.0, 0.0]), real, fake).item() == pytest.approx(expected)
-    assert reg.last_slope == pytest.approx(5.0)
+    reg.generator = torch.Generator().manual_seed(1)
+    if name == "maxal":
+        reg.multiplier.fill_(2.0)
+    slopes = interpolates(real, fake, torch.Generator().manual_seed(1)).norm(dim=1)
+    assert slopes.min() < 1 < slopes.max()
+    assert reg.penalty(HalfSquare(), real, fake).item() == pytest.approx(expected(slopes).item(), rel=1e-5)
+    assert reg.last_slope == pytest.approx(slopes.max().item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("group", [2, 4])

@@ -23,7 +23,7 @@ def test_redefault_keeps_help_range_and_place() -> None:
     base = {f.name: f for f in dataclasses.fields(TrainConfig)}
     assert Longer().steps == 7 and fields["steps"].metadata == base["steps"].metadata
     assert fields["steps"].metadata["min"] == 1
-    assert fields["seed"].kw_only and Longer(seed=4).seed == 4  # still keyword-only, after the app's fields
+    assert fields["seed"].kw_only and Longer().seed == 3  # redefaulted, and still keyword-only (after the app's fields)
 
 
 def test_device_sets_threads_and_refuses_a_missing_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
