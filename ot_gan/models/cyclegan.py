@@ -42,8 +42,8 @@ def downsampling(c_in: int, c_out: int, how: str = "symmetric") -> nn.Module:
     """Half the side. ``symmetric``: reflect-pad by 1, then a 4x4 stride-2 convolution, whose windows
     reach past the top-left and the bottom-right borders alike. ``zero``: the reference CycleGAN's
     3x3 stride-2 convolution with zero padding 1, whose windows on an even side reach past the top
-    and left borders only, so the network can tell the top-left corner apart and did: a fixed dark
-    blob there on every output of a collapsed run (kept for runs trained with it)."""
+    and left borders only, so the network can tell the top-left corner apart (the likely source of a
+    fixed dark blob there on every output of a collapsed run; kept for runs trained with it)."""
     if how == "zero":
         return nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)
     return nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 4, stride=2))

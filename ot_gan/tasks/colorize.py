@@ -221,6 +221,8 @@ def check_run(run: Path, images: Tensor, seed: int = 0, most: int = 200) -> None
     picked = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:2 * most]]
     real = resize_crop(picked, arch["size"])
     half = len(real) // 2
+    if not half:  # one image: nothing to compare its colorings with
+        return
     uvs = torch.stack([colorings(generator, y[None], 2, seed + i) for i, y in enumerate(real[:half, :1])])
     problems = output_problems({"photos": (to_rgb(real[:half, :1], uvs[:, 0]), to_rgb(real[half:, :1], real[half:, 1:]))},
                                "images", seed=seed)

@@ -137,7 +137,7 @@ def test_eval_json_scores_offline_on_what_the_run_never_saw(amgan_run: Path, mon
 
     monkeypatch.setattr(socket.socket, "connect", refuse)  # the classifier is trained here, nothing downloaded
     code, out, err = run("synthesize", "eval", amgan_run, "--images", "digits", "--n", "200", "--classifier-steps",
-                         "300", "--w1-steps", "100", "--json", "--quiet")
+                         "300", "--w1-steps", "50", "--json", "--quiet")
     assert code == 0, err
     r = json.loads(out)
     assert set(r["class_accuracy"]) == set(r["realism"]) == {str(c) for c in range(10)}
