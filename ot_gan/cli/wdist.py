@@ -106,7 +106,7 @@ def explanation_lines(r: dict[str, Any]) -> list[str]:
                                      f"of the critic's values on the held-out samples, {r['permutations']} "
                                      "permutations)", 100, break_on_hyphens=False)]
     if r.get("explain"):
-        files = "; ".join(f"{f['file']}: {f['shows']}" for f in r["explain"]["files"][1:] or r["explain"]["files"])
+        files = "; ".join(f"{f['file']}: {f['shows']}" for f in r["explain"]["files"])
         lines += ["", *textwrap.wrap(f"witness samples in {r['explain']['dir']} ({files})", 100,
                                      break_on_hyphens=False, break_long_words=False)]
     if r.get("per_class"):

@@ -243,17 +243,18 @@ def write_witnesses(folder: Path, witnesses: list[Witness], sources: tuple[Sampl
         out.writerow(["set", "end", "rank", "index", "value"])
         out.writerows([w.set, w.end, rank, int(i), f"{v:.6g}"] for w in witnesses
                       for rank, (i, v) in enumerate(zip(w.index, w.value)))
-    files = [{"file": "witnesses.csv", "shows": "each set's held-out samples the critic scores highest and lowest: "
-              "their indices in the set and critic values"}]
-    if all(s.is_image for s in sources):
-        for w in witnesses:
-            images = sources["ab".index(w.set)].data[torch.as_tensor(w.index)]
-            side = images.shape[-1]
-            if side < GRID_SIDE:  # small images (8x8 digits) are enlarged, pixels kept sharp
-                images = torch.nn.functional.interpolate(images, scale_factor=GRID_SIDE // side, mode="nearest")
-            torchvision.utils.save_image(images * 0.5 + 0.5, folder / f"{w.set}_{w.end}.png", nrow=8, padding=2,
-                                         pad_value=0.5)
-            files.append({"file": f"{w.set}_{w.end}.png", "shows": w.meaning})
+    files = []
+    images = all(s.is_image for s in sources)
+    for w in witnesses if images else ():
+        grid = sources["ab".index(w.set)].data[torch.as_tensor(w.index)]
+        side = grid.shape[-1]
+        if side < GRID_SIDE:  # small images (8x8 digits) are enlarged, pixels kept sharp
+            grid = torch.nn.functional.interpolate(grid, scale_factor=GRID_SIDE // side, mode="nearest")
+        torchvision.utils.save_image(grid * 0.5 + 0.5, folder / f"{w.set}_{w.end}.png", nrow=8, padding=2,
+                                     pad_value=0.5)
+        files.append({"file": f"{w.set}_{w.end}.png", "shows": w.meaning})
+    files.append({"file": "witnesses.csv", "shows": "their indices in the sets and critic values" if images else
+                  "the indices and critic values of each set's held-out samples the critic scores highest and lowest"})
     return {"dir": str(folder), "files": files}
 
 
