@@ -294,9 +294,10 @@ def test_a_torchscript_feature_network_receives_images_in_minus_one_to_one(tmp_p
 
 
 def test_test_prints_a_p_value_and_needs_a_critic():
-    code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--holdout", "0.5", "--quiet", "--test")
+    code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "60", "--holdout", "0.5", "--quiet", "--test")
     assert code == 0 and "two-sample test: p = 0.000999 (the smallest these permutations give): the sets differ" in out
-    code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--quiet", "--json", "--test")
+    code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "60", "--holdout", "0.5", "--quiet", "--json",
+                       "--test")
     r = json.loads(out)
     assert r["p_value"] < 0.01 and r["permutations"] == 1000
     code, out, _ = run("wdist", "gaussians:400", "rings:400", "--steps", "5", "--quiet", "--json")
