@@ -194,8 +194,8 @@ def profile_step(case: str, n: int, threads: int, critic_kind: str, repeats: int
     x, y, _, _ = make_funnel_case(case, n)
     previous = critic_kind == "previous"
     critic = ConvCritic(x.shape[1], x.shape[2], width=32) if previous else critic_for(tuple(x.shape[1:]))
-    reg = (make_regularizer("maxal") if previous else make_regularizer("bjorck", train_iters=15)
-           if critic_kind == "bjorck-15" else make_regularizer(critic_kind))
+    reg = (make_regularizer("maxal") if previous else make_regularizer("bjorck", train_iters=3)
+           if critic_kind == "bjorck-3" else make_regularizer(critic_kind))
     critic = reg.prepare(critic)
     opt = AdaShift(critic.parameters(), lr=1e-3, betas=(0.0, 0.999), reduce="max_mean")
     est = CriticEstimator(reg, critic=critic)
@@ -314,12 +314,12 @@ def main() -> None:
     add_write_flag(parser, section)
     args = parser.parse_args()
     if args.profile:
-        kinds = ("maxal", "bjorck", "bjorck-15", "previous")
+        kinds = ("maxal", "bjorck", "bjorck-3", "previous")
         times = {kind: in_fresh_process(profile_step, args.profile, args.n, args.threads, kind) for kind in kinds}
         print(f"{args.profile}, batch 256 a side, {args.threads} thread(s): milliseconds per call; maxal and bjorck "
-              f"on today's default critic (bjorck: 3 Bjorck steps while training, the default; bjorck-15: 15), previous = MaxAL on the "
+              f"on today's default critic (bjorck: 15 Bjorck steps while training, the default; bjorck-3: 3), previous = MaxAL on the "
               f"previous release's conv critic (LeakyReLU)")
-        print("| part | maxal ms | bjorck ms | bjorck-15 ms | previous ms | bjorck / maxal | bjorck-15 / maxal |")
+        print("| part | maxal ms | bjorck ms | bjorck-3 ms | previous ms | bjorck / maxal | bjorck-3 / maxal |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for name in dict.fromkeys([*times["maxal"], *times["bjorck"]]):
             cells = [f"{times[k][name]:.1f}" if name in times[k] else "-" for k in kinds]

@@ -189,16 +189,16 @@ class Orthonormal(Regularizer):
     |grad f| can be 1 at every sample, as a Kantorovich potential's is along every transport ray,
     where a penalty on the largest slope (MaxAL) leaves most samples' slopes below 1. No penalty;
     K is at most 1 by construction and measured. ``train_iters`` Bjorck steps per training step
-    and ``iters`` in eval mode: with 3 a step costs 0.77 of MaxAL's at 3,072-D (15 cost 2.1 times)
-    and the 768-D funnel pair read 0.979 / 0.960 of the truth (all samples / held-out) against 0.987
-    / 0.962 with 12 steps throughout (``python bench/wdist.py --profile photos-32-16``; docs/
-    benchmarks.md). Linear layers only: an orthonormal reshaped
+    (by default ``iters``) and ``iters`` in eval mode: 3 while training make a step 0.77 of MaxAL's
+    at 3,072-D instead of 2.1 times, but read 0.860 / 0.756 of the truth (all samples / held-out)
+    on the 3,072-D funnel pair where 12 steps throughout read 0.909 / 0.792, so the default trains
+    with all of them (docs/benchmarks.md). Linear layers only: an orthonormal reshaped
     convolution kernel does not make the convolution 1-Lipschitz, so critics with convolutions are
     refused."""
 
-    def __init__(self, iters: int = 15, train_iters: int = 3) -> None:
+    def __init__(self, iters: int = 15, train_iters: int | None = None) -> None:
         super().__init__()
-        self.iters, self.train_iters = iters, train_iters
+        self.iters, self.train_iters = iters, iters if train_iters is None else train_iters
 
     def prepare(self, critic: nn.Module) -> nn.Module:
         if any(isinstance(m, nn.modules.conv._ConvNd) for m in critic.modules()):
