@@ -4,7 +4,8 @@ The critic is fitted on the training split only, so on the held-out samples it i
 and under "both sets come from one distribution" the held-out samples of the two sets are
 exchangeable: permuting their set labels and recomputing the critic's gap gives a test of exact
 level (Lopez-Paz and Oquab, "Revisiting classifier two-sample tests", ICLR 2017, with the
-Kantorovich potential in place of the classifier; docs/algorithms.md section 13).
+Kantorovich potential in place of the classifier; docs/algorithms.md section 13, which also says
+what the stopping rule's probes of the held-out gap do to it).
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ class TwoSampleTest:
 def critic_values(potential: Potential, data: torch.Tensor, chunk: int = 8192) -> np.ndarray:
     """The potential f on every sample of ``data``, in chunks on the critic's device, as float64."""
     device = next(potential.parameters()).device
-    return np.concatenate([np.zeros(0)] + [potential(data[i:i + chunk].to(device, torch.float32)).double().cpu().numpy()
-                                           for i in range(0, len(data), chunk)])
+    values = [potential(data[i:i + chunk].to(device, torch.float32)).double().cpu().numpy()
+              for i in range(0, len(data), chunk)]
+    return np.concatenate(values) if values else np.zeros(0)
 
 
 def heldout_values(result: W1Result, x: Array, y: Array, a: Array | None = None, b: Array | None = None,
