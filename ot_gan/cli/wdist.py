@@ -14,10 +14,7 @@ from ot_gan import parallel
 from ot_gan.cli.common import with_config
 from ot_gan.engine import TrainingDiverged
 from ot_gan.interrupt import stop_on_signals
-from ot_gan.tasks.wdist import WdistConfig, run
-from ot_gan.w1 import (
-    CRITIC_METHODS,
-)
+from ot_gan.tasks.wdist import CRITICS, WdistConfig, run
 
 STOP_NOTICE = "ot-gan: stopping the critic's training to report the estimate so far (Ctrl-C again quits)"
 
@@ -55,7 +52,7 @@ def format_table(r: dict[str, Any]) -> str:
     name = "sliced W1" if r["method"] == "sliced" else "W1"
     lines = [f"{name} between {r['source_a']} ({r['n_a']} samples) and {r['source_b']} ({r['n_b']} samples), "
              f"{r['dim']} dimensions", f"distance: {r['units']}", ""]
-    critic, held = r["method"] in CRITIC_METHODS, r.get("basis") == "held-out"
+    critic, held = r["method"] in CRITICS, r.get("basis") == "held-out"
     rows = [("method", name, "95% CI", "all samples", "K", "steps", "seconds")]
     lip = f"{r['lipschitz']:.3f}" if r.get("lipschitz") is not None else ""
     ci = f"[{r['ci95'][0]:.4g}, {r['ci95'][1]:.4g}]" if r.get("ci95") else ""

@@ -374,3 +374,13 @@ def test_the_bracket_is_the_held_out_lower_bound_and_exact_ots_upper_bound(tmp_p
     assert r["distance"] < 1.0 < r["exact"]
     code, out, _ = run("wdist", tmp_path / "a.npy", tmp_path / "b.npy", "--method", "exact", "--json")
     assert json.loads(out)["bracket"] is None
+
+
+def test_auto_trains_both_critics_and_reads_the_kept_one_on_a_split_neither_saw():
+    code, out, err = run("wdist", "gaussians:400", "rings:400", "--method", "auto", "--steps", "300", "--quiet",
+                         "--json", "--test")
+    r = json.loads(out)
+    assert code == 0, err
+    assert r["basis"] == "held-out" and r["details"]["chosen"] in ("maxal", "bjorck")
+    assert set(r["details"]["validation"]) == {"maxal", "bjorck"} and r["n_heldout"] == [80, 80]
+    assert r["ci95"][0] < r["distance"] < r["ci95"][1] and 0 <= r["p_value"] <= 1
