@@ -23,19 +23,20 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, width: float, font: ImageFont.Ima
 def labeled_grid(images: Tensor, columns: int | None = None, rows: list[str] | None = None,
                  titles: list[str] | None = None, cell: int = 48) -> Image.Image:
     """Images in [-1, 1] (n, C, H, W) as one picture of ``columns`` columns (by default a square
-    grid), cells enlarged to at least ``cell`` pixels (nearest neighbour) so that titles fit, the
-    ``titles`` of the columns above them and the ``rows`` titles to their left (each list may be
-    shorter than the grid, or None)."""
+    grid), cells enlarged (nearest neighbour) to at least ``cell`` pixels and to the widest column
+    title, the ``titles`` of the columns above them and the ``rows`` titles to their left (each list
+    may be shorter than the grid, or None)."""
     columns = columns or math.ceil(math.sqrt(len(images)))
-    scale = max(1, math.ceil(cell / images.shape[-1]))
+    font = ImageFont.load_default(size=12)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    widest = max((measure.textlength(t, font=font) + 4 for t in titles or []), default=0)
+    scale = max(1, math.ceil(max(cell, widest) / images.shape[-1]))
     big = images.float().cpu().repeat_interleave(scale, -1).repeat_interleave(scale, -2)
     picture = to_pil_image(make_grid(big, nrow=columns, padding=PADDING, normalize=True, value_range=(-1, 1)))
     if not rows and not titles:
         return picture
-    font = ImageFont.load_default(size=12)
-    measure = ImageDraw.Draw(picture)
     left = 4 + max((measure.textlength(r, font=font) for r in rows), default=0) if rows else 0
-    left = min(left, 4 * cell)
+    left = min(left, 320)  # a long row title is cut
     top = TITLE if titles else 0
     labeled = Image.new("RGB", (picture.width + int(left), picture.height + top), "white")
     labeled.paste(picture, (int(left), top))
