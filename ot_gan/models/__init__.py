@@ -6,5 +6,5 @@ from ot_gan.models.cyclegan import ImagePool, PatchDiscriminator, ResnetGenerato
 from ot_gan.models.dcgan import DCGANGenerator
 from ot_gan.models.techniques import MinibatchDiscrimination, VirtualBatchNorm2d
 
-__all__ = ["ConvCritic", "DCGANGenerator", "ImagePool", "MLPCritic", "MinibatchDiscrimination", "PairCritic", "PatchDiscriminator",
-           "ResnetGenerator", "SmallClassifier", "VirtualBatchNorm2d", "critic_for"]
+__all__ = ["ConvCritic", "DCGANGenerator", "ImagePool", "MLPCritic", "MinibatchDiscrimination", "PairCritic",
+           "PatchDiscriminator", "ResnetGenerator", "SmallClassifier", "VirtualBatchNorm2d", "critic_for"]

@@ -224,8 +224,8 @@ def check_run(run: Path, images: Tensor, seed: int = 0, most: int = 200) -> None
     if not half:  # one image: nothing to compare its colorings with
         return
     uvs = torch.stack([colorings(generator, y[None], 2, seed + i) for i, y in enumerate(real[:half, :1])])
-    problems = output_problems({"photos": (to_rgb(real[:half, :1], uvs[:, 0]), to_rgb(real[half:, :1], real[half:, 1:]))},
-                               "images", seed=seed)
+    colored, others = to_rgb(real[:half, :1], uvs[:, 0]), to_rgb(real[half:, :1], real[half:, 1:])
+    problems = output_problems({"photos": (colored, others)}, "images", seed=seed)
     alike = alike_colorings([float((uvs[:, 0] - uvs[:, 1]).abs().mean())], arch)
     problems += [alike] if alike else []
     if problems:
@@ -270,7 +270,8 @@ def apply_folder(run: Path, inputs: Path, output: Path, samples: int = 4, seed: 
                 save_image(image, dst)
             if sheet:
                 titles = ["gray"] + [f"coloring {k + 1}" for k in range(samples)]
-                labeled_grid(torch.cat([y.expand(1, 3, -1, -1), rgb * 2 - 1]), samples + 1, titles=titles).save(paths[-1])
+                sheet_images = torch.cat([y.expand(1, 3, -1, -1), rgb * 2 - 1])
+                labeled_grid(sheet_images, samples + 1, titles=titles).save(paths[-1])
     problem = alike_colorings(differences, arch)
     if problem:
         warnings.warn(f"{run}: {problem}; train it longer, or with a larger diversity weight")
@@ -325,5 +326,6 @@ def evaluate(run: Path, images: str, samples: int = 4, n: int = 200, w1_steps: i
     report = realism_report({"photos": (fake_rgb, to_rgb(reference[:, :1], reference[:, 1:]))}, measured, w1_steps,
                             seed, device)
     return {"run": str(run), "images": images, "n": len(gray), "samples": samples, "diversity": float(diversity),
-            "diversity_real": mean_pairwise_distance(real[:, 1:]), "colorfulness": float(colorfulness((fake_rgb + 1) / 2).mean()),
+            "diversity_real": mean_pairwise_distance(real[:, 1:]),
+            "colorfulness": float(colorfulness((fake_rgb + 1) / 2).mean()),
             "colorfulness_real": float(colorfulness(yuv_to_rgb(real[:, :1], real[:, 1:])).mean()), "realism": report}

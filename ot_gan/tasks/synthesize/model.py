@@ -1,15 +1,5 @@
-"""The synthesize models: the config, BiGAN, and the task the engine trains.
-
-AM-GAN (Zhou et al., arXiv 1703.02000; docs/algorithms.md section 9): the discriminator has K+1
-outputs, K classes and "fake"; the generator is trained toward the class the discriminator finds
-most likely (dynamic labeling) or, in the class-conditional mode, toward the class it was asked
-for, with a bounded mode-seeking term and a class-wise minibatch standard deviation in the
-discriminator so that the samples of a class differ. The LGAN mode (arXiv 1902.05687) trains an
-unconditional generator against a Lipschitz critic with any objective and regularizer of the core.
-The BiGAN mode (Donahue et al., arXiv 1605.09782; Dumoulin et al., ALI, arXiv 1606.00704) learns
-an encoder E next to the generator G, with a critic on (x, E(x)) and (G(z), z) pairs; ``encode``
-and ``reconstruct`` use it.
-"""
+"""The synthesize models: the config, BiGAN, and the task the engine trains for each mode (AM-GAN,
+LGAN, BiGAN; the package's docstring and docs/algorithms.md sections 9 and 12 describe them)."""
 
 from __future__ import annotations
 
