@@ -8,10 +8,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_HOMES = {"AdaShift": "ot_gan.optim", "CriticEstimator": "ot_gan.w1", "W1Result": "ot_gan.w1",
-          "wasserstein1": "ot_gan.w1", "sliced_wasserstein": "ot_gan.w1"}
+_HOMES = {"AdaShift": "ot_gan.optim", **dict.fromkeys(
+    ["CriticEstimator", "CriticSettings", "W1Result", "best_critic", "sliced_wasserstein", "two_sample_test",
+     "wasserstein1", "witness_samples"], "ot_gan.w1")}
 
-__all__ = ["AdaShift", "CriticEstimator", "W1Result", "sliced_wasserstein", "wasserstein1"]
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str) -> Any:
