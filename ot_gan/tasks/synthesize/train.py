@@ -12,7 +12,7 @@ from ot_gan.engine import TrainResult, load_generator, train
 from ot_gan.errors import InputError
 from ot_gan.realism import output_problems
 from ot_gan.tasks.synthesize.model import APP, SynthConfig, SynthTask, build_generator, class_spread, load_images
-from ot_gan.tasks.synthesize.use import generate, sample_labels
+from ot_gan.tasks.synthesize.use import generate, reconstruct, reconstruction_problems, sample_labels
 
 CHECKED = 500  # samples drawn to check a finished run
 
@@ -47,7 +47,8 @@ def train_synthesizer(cfg: SynthConfig, out: Path, overwrite: bool = False, resu
 
 def check_run(run: Path, data: Samples, seed: int = 0) -> None:
     """Warn, in one line with what to try, when the samples of a run are near-identical within a
-    class or far from the training images ``data``."""
+    class or far from the training images ``data``, or a BiGAN's reconstructions of them fail
+    (``reconstruction_problems``)."""
     generator, arch = load_generator(run, APP, build_generator)
     labels = sample_labels(arch, CHECKED, None)
     samples = generate(generator, arch, CHECKED, labels, seed)
@@ -56,6 +57,9 @@ def check_run(run: Path, data: Samples, seed: int = 0) -> None:
     else:
         groups = {name: (samples[labels == k], data.data[data.labels == k]) for k, name in enumerate(arch["classes"])}
     problems = output_problems(groups, "class", pooled=True, seed=seed)
+    if arch["mode"] == "bigan":
+        images = data.data[torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:CHECKED]]
+        problems += filter(None, [reconstruction_problems(reconstruct(generator, images), images)])
     if problems:
         warnings.warn(f"{run}: {'; '.join(problems)}. The run has failed so far: train it longer, with a lower "
                       "learning rate, a smaller size or, for amgan, a stronger diversity term; eval shows which class "
