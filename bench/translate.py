@@ -35,8 +35,8 @@ class ReferenceStep:
     """One iteration of the reference CycleGAN, written out: G step, then D step on the same fakes."""
 
     def __init__(self, channels: int, device: torch.device) -> None:
-        self.g_ab, self.g_ba = (ResnetGenerator(channels, channels, 64, 9, upsample="transpose").to(device)
-                                for _ in range(2))
+        reference = {"upsample": "transpose", "downsample": "zero"}  # the reference's layers
+        self.g_ab, self.g_ba = (ResnetGenerator(channels, channels, 64, 9, **reference).to(device) for _ in range(2))
         self.d_a, self.d_b = (PatchDiscriminator(channels).to(device) for _ in range(2))
         self.opt_g = torch.optim.Adam([*self.g_ab.parameters(), *self.g_ba.parameters()], 2e-4, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam([*self.d_a.parameters(), *self.d_b.parameters()], 2e-4, betas=(0.5, 0.999))
