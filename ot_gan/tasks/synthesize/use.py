@@ -93,7 +93,7 @@ def class_index(arch: dict[str, Any], name: str) -> int:
         return arch["classes"].index(name)
     if is_number(name) and int(name) < len(arch["classes"]):
         return int(name)
-    raise InputError(f"no class {name} in this run: the run's classes are {', '.join(arch['classes'])}")
+    raise InputError(f"{{class}}: the run's classes are {', '.join(arch['classes'])}", **{"class": name})
 
 
 @torch.no_grad()
