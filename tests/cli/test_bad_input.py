@@ -12,10 +12,10 @@ import numpy as np
 import ot
 import pytest
 import torch
-from cli_run import ENV, command_line, run
 from PIL import Image
 
 from ot_gan.data import load_source
+from tests.cli.cli_run import ENV, command_line, run
 
 TINY_SYNTH = ["--size", "8", "--width", "4", "--noise-dim", "4", "--batch-size", "8",
               "--sample-every", "0", "--quiet"]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 import pytest
-from cli_run import run
 
 from ot_gan.cli import COMMANDS, cli
 from ot_gan.sources import SOURCES
+from tests.cli.cli_run import run
 
 
 def commands(cmd: click.Command = cli, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_run import run
 from PIL import Image
 
 import ot_gan.tasks.translate
 from ot_gan.data import load_source
 from ot_gan.errors import UnreadableImages
 from ot_gan.tasks.colorize import load_color_images
+from tests.cli.cli_run import run
 
 
 def photo_folder(folder: Path, good: int, bad: int) -> Path:

@@ -10,8 +10,9 @@ import numpy as np
 import ot
 import pytest
 import torch
-from cli_run import command_line, run
 from PIL import Image
+
+from tests.cli.cli_run import command_line, run
 
 
 def test_exact_json_matches_pot(tmp_path):

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_run import run
-from techniques_check import shared_technique_reaches
 from PIL import Image
+from techniques_check import shared_technique_reaches
 
 from ot_gan.color import luminance, rgb_to_yuv
 from ot_gan.data import read_image, resize_crop
@@ -21,6 +20,7 @@ from ot_gan.models import VirtualBatchNorm2d
 from ot_gan.models.colorize import ColorizationGenerator
 from ot_gan.realism import realism_report
 from ot_gan.tasks.colorize import ColorizeConfig, ColorizeTask, chroma_statistics, load_color_images, to_rgb
+from tests.cli.cli_run import run
 
 FAST = ["--size", "8", "--width", "4", "--critic-width", "16", "--batch-size", "32", "--quiet"]
 STEPS = 500

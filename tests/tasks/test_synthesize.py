@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from cli_run import run
-from techniques_check import shared_technique_reaches
 from PIL import Image
+from techniques_check import shared_technique_reaches
 from torchvision.utils import save_image
 
 from ot_gan.engine import load_generator
@@ -34,6 +33,7 @@ from ot_gan.tasks.synthesize import (
     reconstruction_problems,
     score,
 )
+from tests.cli.cli_run import run
 
 FAST = ["--size", "8", "--steps", "600", "--quiet"]
 BIGAN_FAST = ["--size", "8", "--steps", "400", "--lr", "1e-3", "--width", "16", "--noise-dim", "16", "--quiet"]

@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_run import ENV, command_line, run
-from techniques_check import smoothing_moves_the_critic_loss
 from PIL import Image
+from techniques_check import smoothing_moves_the_critic_loss
 
 from ot_gan.engine import load_checkpoint
 from ot_gan.engine.trainer import Trainer
@@ -31,6 +30,7 @@ from ot_gan.tasks.translate import (
 )
 from ot_gan.transport import TaskCost
 from ot_gan.w1 import wasserstein1
+from tests.cli.cli_run import ENV, command_line, run
 
 TINY = dict(a="colordigits:0", b="colordigits:1", size=8, width=16, blocks=2, critic_width=16, critic_layers=1,
             batch_size=8, decay_steps=0, quiet=True)
