@@ -60,8 +60,8 @@ def wasserstein1(x: Array, y: Array, a: Array | None = None, b: Array | None = N
     W1(P, Q) = min over couplings pi of P and Q of E_pi ||x - y||
     = sup over 1-Lipschitz f of E_P f - E_Q f (Kantorovich-Rubinstein duality).
 
-    The critic methods (maxal, maxgp, gp, lp, sn, clip) train a Lipschitz-regularized network f on
-    the dual, streaming minibatches (memory does not grow with the sets); ``exact`` and
+    The critic methods (maxal, bjorck, auto, maxgp, gp, lp, sn, clip) train a Lipschitz-regularized
+    network f on the dual, streaming minibatches (memory does not grow with the sets); ``exact`` and
     ``sinkhorn`` solve the primal with POT on the full cost matrix (up to about 8k x 8k samples).
 
     Parameters
