@@ -14,7 +14,7 @@ def test_auto_keeps_the_better_validation_gap_and_reads_the_test_split():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(1000, 2, generator=g)
     y = torch.randn(1000, 2, generator=g) + torch.tensor([2.0, 0.0])  # W1 = 2
-    r = wasserstein1(x, y, method="auto", steps=600, min_steps=600, seed=0)
+    r = wasserstein1(x, y, method="auto", steps=300, min_steps=300, seed=0)
     validation = r.details["validation"]
     assert set(validation) == {"maxal", "bjorck"} and r.details["chosen"] == max(validation, key=validation.get)
     assert r.distance == pytest.approx(2.0, rel=0.1) and r.ci95[0] < r.distance < r.ci95[1]

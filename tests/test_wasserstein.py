@@ -103,18 +103,14 @@ def test_weighted_critic_is_near_the_weighted_exact_value():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("a,b,steps", [
-    ("checkerboard", "gaussians", 3000),
-    # The rings estimate climbs in small steps for thousands of steps (0.96 of exact at 5,000):
-    # the stopping rule must wait for it, and the default cap must leave it room.
-    ("gaussians", "rings", None),
-])
-def test_maxal_matches_exact_on_2d_mixtures(a, b, steps):
+def test_maxal_matches_exact_on_2d_mixtures():
     """Two 2-D mixtures of 2000 points against each other: the critic within 3% of exact OT, K
-    within 0.02 of 1, and its c-transform between the critic and exact."""
-    x, y = toy_2d(a, 2000, 0), toy_2d(b, 2000, 1)
+    within 0.02 of 1, and its c-transform between the critic and exact. (Gaussians against rings
+    at the default cap, whose estimate climbs for thousands of steps, is the README's quick start,
+    checked the same way in tests/cli/test_readme.py.)"""
+    x, y = toy_2d("checkerboard", 2000, 0), toy_2d("gaussians", 2000, 1)
     exact = exact_w1(x, y)
-    r = wasserstein1(x, y, ctransform=True, **({"steps": steps} if steps else {}))
+    r = wasserstein1(x, y, ctransform=True, steps=3000)
     assert r.all_samples == pytest.approx(exact, rel=0.03)
     assert r.lipschitz == pytest.approx(1.0, abs=0.02)
     assert r.all_samples < r.ctransform <= exact
@@ -257,11 +253,12 @@ def test_plateau_averages_each_window_and_waits_for_min_steps():
 @pytest.mark.slow
 def test_memorizing_a_small_set_stops_training():
     """Two samples of one 64-D Gaussian (W1 = 0): the training gap grows as the critic memorizes
-    300 points, the held-out one does not, and training stops long before the cap."""
+    300 points, the held-out one does not, and training stops long before the cap (the rule on
+    windows of 250 steps, half the default, to keep the test short)."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(300, 64, generator=g), torch.randn(300, 64, generator=g)
-    r = wasserstein1(x, y)
-    assert r.steps <= 4000 * 5 // 4
+    r = wasserstein1(x, y, check_every=250, min_steps=500)
+    assert r.steps <= 2000 * 5 // 4
     assert abs(r.distance) < 0.1 * r.all_samples
 
 
