@@ -179,6 +179,41 @@ def funnel_row(case: str, method: str, seed: str, r: dict) -> str:
             f"| {r['cos']:.3f} | {r['steps']:.0f} | {r['seconds']:.1f} |")
 
 
+def curve_table(methods: list[str], case: str, ns: list[int], threads: int, steps: int, seed: int,
+                plot: str | None) -> None:
+    """Held-out and all-samples figures against the sample size n a side, per method, on one case
+    (where a target stays out of reach: does more data close the gap?); with ``plot``, the curves
+    as a PNG."""
+    print(f"{case}, seed {seed}, at most {steps} steps (+ annealing), {threads} thread(s), critics at their defaults")
+    print("| n a side | method | W1/truth (all samples) | held-out / truth | K | steps | seconds |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    curves: dict[str, list[tuple[int, float, float]]] = {}
+    for n in ns:
+        for method in methods:
+            r = in_fresh_process(run_funnel_case, method, case, n, threads, steps, seed)
+            curves.setdefault(method, []).append((n, r["ratio"], r["heldout"]))
+            name = f"auto ({r['chosen']})" if method == "auto" else method
+            print(f"| {n} | {name} | {r['ratio']:.3f} "
+                  f"| {r['heldout']:.3f} | {r['k']:.3f} | {r['steps']:.0f} | {r['seconds']:.0f} |", flush=True)
+    if plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        for i, (method, points) in enumerate(curves.items()):
+            n, ratio, held = zip(*points)
+            ax.plot(n, ratio, "o--", color=f"C{i}", label=f"{method}: all samples")
+            ax.plot(n, held, "o-", color=f"C{i}", label=f"{method}: held-out (the headline)")
+        ax.axhline(1.0, color="gray", lw=0.8)
+        ax.axhspan(0.9, 1.1, color="gray", alpha=0.12, label="within 10% of the truth")
+        ax.set(xscale="log", xlabel="samples a side", ylabel="figure / true W1", title=case.split(":")[0])
+        ax.set_xticks(ns, [str(n) for n in ns])
+        ax.minorticks_off()
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(plot, dpi=110)
+
+
 def profile_step(case: str, n: int, threads: int, critic_kind: str, repeats: int = 30) -> dict:
     """Milliseconds of each part of a critic step on a funnel case, and of the probes around
     training: the held-out gap (ten per check window) and the final K measurement. ``critic_kind``:
@@ -283,6 +318,8 @@ def section(args: argparse.Namespace) -> str:
     """The section of docs/benchmarks.md that ``--write`` puts this run's table in."""
     if args.profile:
         return "Where the critic's time goes"
+    if args.curve:
+        return "W1 at image size against the samples a side"
     if args.funnels or args.sweep:
         return "W1 at image size: funnel pairs with a known answer"
     return "W1 at scale" if args.scale else "W1 estimators against known answers"
@@ -307,6 +344,9 @@ def main() -> None:
                         "64: 12,288-D)")
     parser.add_argument("--profile", default=None, metavar="CASE",
                         help="time the parts of a critic step on a funnel case (e.g. photos-32-16)")
+    parser.add_argument("--curve", default=None, metavar="N,N,...",
+                        help="funnel case: the figures against the samples a side, on the first of --cases")
+    parser.add_argument("--plot", default=None, metavar="PNG", help="--curve: draw the curves in this file")
     parser.add_argument("--scale", action="store_true", help="the two large-scale runs instead")
     parser.add_argument("--scale-n", type=int, default=1_000_000)
     parser.add_argument("--scale-2d-n", default="10000,20000",
@@ -326,6 +366,11 @@ def main() -> None:
             ratios = [f"{times[k][name] / times['maxal'][name]:.2f}" if name in times[k] and name in times["maxal"]
                       else "-" for k in kinds[1:3]]
             print(f"| {name} | {' | '.join(cells)} | {' | '.join(ratios)} |")
+        return
+    if args.curve:
+        methods = ["maxal", "bjorck"] if args.methods == ",".join(METHODS) else args.methods.split(",")
+        curve_table(methods, args.cases.split(",")[0], [int(n) for n in args.curve.split(",")], args.threads,
+                    args.steps or 8000, int(args.seeds.split(",")[0]), args.plot)
         return
     if args.funnels or args.sweep:
         cases = (sweep_cases(args.sweep, [int(s) for s in args.sides.split(",")]) if args.sweep else
