@@ -18,6 +18,7 @@ import os
 import platform
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
 END = "<!-- /bench -->"
+STOPPED = "Stopped before the end (Ctrl-C or SIGTERM): the rows above are the runs that finished."
 
 
 def commit() -> str:
@@ -114,32 +116,41 @@ class _Tee(io.TextIOBase):
 
 def add_write_flag(parser: argparse.ArgumentParser, title: str | Callable[[argparse.Namespace], str]) -> None:
     """Give a bench script ``--write``: what the script prints from then on goes into the section
-    ``title`` of docs/benchmarks.md when it ends without an error (``title`` may depend on the
-    parsed arguments)."""
+    ``title`` of docs/benchmarks.md when it ends without an error, or when Ctrl-C or SIGTERM stops
+    it (then with a line that says so, so that an hour of finished runs is kept); ``title`` may
+    depend on the parsed arguments."""
 
     class Write(argparse.Action):
         def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, *_: object) -> None:
             setattr(namespace, self.dest, True)
             argv = [a for a in sys.argv[1:] if a != "--write"]
             command = shlex.join(["python", _script(), *argv])
-            tee, failed = _Tee(sys.stdout), []
+            tee, ended = _Tee(sys.stdout), []
             sys.stdout = tee
             hook = sys.excepthook
-            sys.excepthook = lambda *exc: (failed.append(True), hook(*exc))
+            sys.excepthook = lambda kind, *rest: (ended.append(kind), hook(kind, *rest))
+            signal.signal(signal.SIGTERM, _interrupt)
 
             def finish() -> None:
                 sys.stdout = tee.stream
-                if failed or not tee.copy.getvalue().strip():
+                if any(kind is not KeyboardInterrupt for kind in ended) or not tee.copy.getvalue().strip():
                     return
+                output = tee.copy.getvalue()
+                if ended:  # stopped by Ctrl-C or SIGTERM: a long bench keeps the runs that finished
+                    output += f"\n{STOPPED}\n"
                 name = title(namespace) if callable(title) else title
-                write_section(name, command, as_markdown(tee.copy.getvalue()))
-                print(f"wrote the table into {BENCHMARKS.relative_to(ROOT)} under '## {name}'", file=sys.stderr)
+                write_section(name, command, as_markdown(output), BENCHMARKS)
+                print(f"wrote the table into {os.path.relpath(BENCHMARKS, ROOT)} under '## {name}'", file=sys.stderr)
 
             atexit.register(finish)
 
     parser.add_argument("--write", action=Write, nargs=0, default=False,
                         help="also write what this prints into docs/benchmarks.md, with the command, commit and "
                              "machine")
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _script() -> str:

@@ -9,6 +9,9 @@ import importlib
 import math
 import re
 import shlex
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import click
@@ -279,8 +282,6 @@ def test_every_benchmark_table_names_a_bench_command_that_can_rewrite_it() -> No
 
 
 def test_write_section_replaces_its_block_and_keeps_the_prose(tmp_path: Path) -> None:
-    import sys
-
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         from report import write_section
@@ -297,3 +298,27 @@ def test_write_section_replaces_its_block_and_keeps_the_prose(tmp_path: Path) ->
     assert "| old |" not in text and text.count("| new |") == 1 and "prose before" in text and "prose after" in text
     assert text.index("| new |") < text.index("prose after") < text.index("| more |") < text.index("## B")
     assert text.rstrip().endswith("| y |\n<!-- /bench -->") and "Made by `python bench/y.py` at commit" in text
+
+
+def test_a_bench_stopped_by_sigterm_still_writes_the_rows_it_finished(tmp_path: Path) -> None:
+    script = tmp_path / "bench.py"
+    script.write_text(textwrap.dedent(f"""
+        import argparse, os, signal, sys
+        import torch  # as every bench script does: the machine line names its version
+        from pathlib import Path
+        sys.path.insert(0, {str(ROOT / "bench")!r})
+        import report
+        report.BENCHMARKS = Path({str(tmp_path / "b.md")!r})
+        parser = argparse.ArgumentParser()
+        report.add_write_flag(parser, "Long")
+        parser.parse_args()
+        print("| case | figure |", flush=True)
+        print("| first | 1.0 |", flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        print("| second | 2.0 |")
+    """))
+    done = subprocess.run([sys.executable, str(script), "--write"], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    text = (tmp_path / "b.md").read_text()
+    assert "## Long" in text and "| first | 1.0 |" in text and "second" not in text
+    assert "Stopped before the end" in text
