@@ -330,7 +330,8 @@ def cautions(r: dict[str, Any]) -> list[str]:
         found.append(f"stopped at the step cap ({r['steps']} steps with the final annealing) before the estimate "
                      "settled; more steps may give a larger value.")
     k = r.get("lipschitz")
-    if r["method"] == "maxal" and k is not None and abs(k - 1) > 0.02:
+    maxal = "maxal" in (r["method"], r.get("details", {}).get("chosen"))  # auto reads the critic it kept
+    if maxal and k is not None and abs(k - 1) > 0.02:
         found.append(f"K = {k:.3f} is more than 2% from 1, so the estimate is off by about as much; "
                      "more steps may help.")
     held = min(r.get("n_heldout") or [0])  # 0 with --holdout 0: nothing held out, by choice

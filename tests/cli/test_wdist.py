@@ -385,3 +385,15 @@ def test_auto_trains_both_critics_and_reads_the_kept_one_on_a_split_neither_saw(
     assert r["basis"] == "held-out" and r["details"]["chosen"] in ("maxal", "bjorck")
     assert set(r["details"]["validation"]) == {"maxal", "bjorck"} and r["n_heldout"] == [80, 80]
     assert r["ci95"][0] < r["distance"] < r["ci95"][1] and 0 <= r["p_value"] <= 1
+
+
+def test_a_k_off_1_is_cautioned_for_maxal_and_for_auto_when_it_kept_maxal():
+    from ot_gan.tasks.wdist import cautions
+
+    def said(method: str, chosen: str | None = None) -> bool:
+        r = {"method": method, "lipschitz": 1.05, "status": "settled", "n_heldout": [800, 800],
+             "details": {"chosen": chosen} if chosen else {}}
+        return any("K = 1.050" in line for line in cautions(r))
+
+    assert said("maxal") and said("auto", "maxal")
+    assert not said("auto", "bjorck") and not said("gp")  # bjorck's K is at most 1; gp is divided by its K
