@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import ot
 import torch
 import torch.nn.functional as F
 import yaml
@@ -46,6 +45,7 @@ from ot_gan.color import rgb_to_yuv
 from ot_gan.engine.use import load_generator
 from ot_gan.realism import spread_ratio
 from ot_gan.tasks import colorize, translate
+from ot_gan.w1 import exact_w1
 
 SOBEL = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
 
@@ -89,12 +89,6 @@ def translate_rows(run: Path, root: Path | None) -> None:
               f"{correlation(edges(x), edges(y)):.2f} ({correlation(edges(x), edges(unrelated)):.2f}) |", flush=True)
 
 
-def w1(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Exact W1 between two point clouds with uniform weights (POT)."""
-    a, b = a.double().numpy(), b.double().numpy()
-    return float(ot.emd2([], [], ot.dist(a, b, metric="euclidean")))
-
-
 def colorize_rows(run: Path, root: Path | None, samples: int = 4) -> None:
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     test = held_out(cfg["images"], root)
@@ -107,7 +101,7 @@ def colorize_rows(run: Path, root: Path | None, samples: int = 4) -> None:
     rgb = colorize.to_rgb(half1[:, :1].repeat_interleave(samples, 0), uvs)
     stats = [colorize.chroma_statistics(uv) for uv in (rgb_to_yuv(rgb)[:, 1:], half1[:, 1:], train[::4, 1:])]
     reference = colorize.chroma_statistics(half2[:, 1:])
-    colored, floor, training = (w1(s, reference) for s in stats)
+    colored, floor, training = (exact_w1(s, reference) for s in stats)
     chroma = report["realism"]["photos"]["chroma"]
     print(f"| {run.name} | {report['diversity']:.4f} ({report['diversity_real']:.4f}) | "
           f"{report['colorfulness']:.1f} ({report['colorfulness_real']:.1f}) | "
