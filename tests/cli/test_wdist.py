@@ -319,7 +319,8 @@ def test_explain_writes_the_witnesses_and_w1_per_class_of_labeled_vectors(tmp_pa
     code, out, err = run("wdist", tmp_path / "a.npz", tmp_path / "b.npz", "--steps", "5", "--quiet", "--explain",
                          tmp_path / "why")
     assert code == 0, err
-    assert f"witness samples in {tmp_path / 'why'} (witnesses.csv" in out and "W1 per class" in out
+    said = " ".join(out.split())  # the line wraps at 100 characters, where the path's length puts it
+    assert f"witness samples in {tmp_path / 'why'} (witnesses.csv" in said and "W1 per class" in out
     assert sorted(p.name for p in (tmp_path / "why").iterdir()) == ["witnesses.csv"]
     csv = np.genfromtxt(tmp_path / "why" / "witnesses.csv", delimiter=",", names=True, dtype=None, encoding=None)
     assert len(csv) == 2 * 12 + 2 * 14 and set(csv["set"]) == {"a", "b"}  # every held-out sample, at both ends
