@@ -46,7 +46,7 @@ def mismatch_and_realism(out: Path, cfg: TranslateConfig) -> tuple[float, float]
         generator, _ = load_translator(out, direction, torch.device("cpu"))
         y = run_generator(generator, x)
         mismatch += float(TaskCost("color")(x, y).mean())
-        realism += wasserstein1(y.flatten(1), target.flatten(1), steps=500).distance
+        realism += wasserstein1(y.flatten(1), target.flatten(1), steps=200).distance
     return mismatch, realism
 
 
@@ -55,13 +55,14 @@ def test_reference_guidance_keeps_the_color_that_plain_cyclegan_loses(tmp_path: 
     """Random-color 0s -> random-color 1s: many bijections fit; the color cost asks for one."""
     results = {}
     for guidance in ("none", "reference"):
-        cfg = TranslateConfig(**TINY, steps=300, guidance=guidance, cost="color", lambda_ref=30.0, identity=0.0,
-                              pool=0, sample_every=0, checkpoint_every=300)
+        cfg = TranslateConfig(**TINY, steps=150, guidance=guidance, cost="color", lambda_ref=30.0, identity=0.0,
+                              pool=0, sample_every=0, checkpoint_every=150)
         train_translator(cfg, tmp_path / guidance)
         results[guidance] = mismatch_and_realism(tmp_path / guidance, cfg)
     (plain_mismatch, plain_w1), (guided_mismatch, guided_w1) = results["none"], results["reference"]
-    assert guided_mismatch <= 0.5 * plain_mismatch, results  # 0.08 vs 0.21 on this seed
-    assert guided_w1 <= 1.25 * plain_w1, results  # realism comparable (here better: 9.2 vs 12.3)
+    # 150 steps, W1 critics of 200: guided/plain mismatch 0.25 on this seed (0.25 and 0.38 with seeds 1 and 2)
+    assert guided_mismatch <= 0.5 * plain_mismatch, results
+    assert guided_w1 <= 1.25 * plain_w1, results  # realism comparable (here better: 0.65x; 0.64x, 0.84x)
 
 
 def test_a_short_run_with_the_default_decay_learns_at_the_full_rate_first(tmp_path: Path) -> None:
