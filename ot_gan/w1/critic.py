@@ -25,7 +25,7 @@ from ot_gan.w1.checks import Array, check_pair, check_weights, weighted_mean
 from ot_gan.w1.discrete import CTRANSFORM_MAX_ENTRIES, check_ctransform_size, ctransform_w1
 from ot_gan.w1.result import Potential, W1Result
 from ot_gan.w1.settings import CriticSettings
-from ot_gan.w1.stats import mean_difference_interval
+from ot_gan.w1.stats import held_out_interval
 from ot_gan.w1.training import DivergenceGuard, Plateau, critic_step
 
 
@@ -262,12 +262,9 @@ class CriticEstimator:
         self.scale = self.regularizer.k if self.regularizer.calibrates_lipschitz else k
         (a, b), held = weights, (ho_x, ho_y)
         all_samples = (weighted_mean(fx, a) - weighted_mean(fy, b)) / self.scale
-        heldout, ci = None, None
-        held_weights = [None if w is None else w[i] for w, i in zip(weights, held)]
-        if min(map(len, held)) > 1 and all(w is None or w.sum() > 0 for w in held_weights):
-            heldout, ci = mean_difference_interval(
-                fx[ho_x].double().numpy() / self.scale, fy[ho_y].double().numpy() / self.scale, self.settings.bootstrap,
-                self.seed, *(None if w is None else w.numpy() for w in held_weights))
+        heldout, ci = held_out_interval(
+            fx[ho_x].double().numpy() / self.scale, fy[ho_y].double().numpy() / self.scale, self.settings.bootstrap,
+            self.seed, *(None if w is None else w[i].numpy() for w, i in zip(weights, held))) or (None, None)
         refined = (ctransform_w1(fx / self.scale, x, y, device=self.device, a=a, b=b) if self.ctransform
                    else None)
         status, diverged_at = training.status, training.diverged_at

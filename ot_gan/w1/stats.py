@@ -35,3 +35,13 @@ def mean_difference_interval(a: np.ndarray, b: np.ndarray, resamples: int = 1000
                                confidence_level=0.95, method="percentile", random_state=seed).confidence_interval
     return value, (float(ci.low), float(ci.high))
 
+
+
+def held_out_interval(a: np.ndarray, b: np.ndarray, resamples: int = 1000, seed: int = 0,
+                      wa: np.ndarray | None = None,
+                      wb: np.ndarray | None = None) -> tuple[float, tuple[float, float]] | None:
+    """``mean_difference_interval`` of a critic's held-out values, or None where they cannot give
+    one: a side with fewer than 2 values, or weights that sum to 0 there."""
+    if min(len(a), len(b)) < 2 or any(w is not None and w.sum() <= 0 for w in (wa, wb)):
+        return None
+    return mean_difference_interval(a, b, resamples, seed, wa, wb)
