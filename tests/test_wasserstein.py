@@ -149,9 +149,10 @@ def test_maxal_recovers_a_scaling(d, group):
 @pytest.mark.parametrize("d", [2, 64])  # 16-D: the scaling
 def test_maxal_recovers_a_translation(d):
     """W1(N(0, I), N(v, I)) = ||v|| = 2: within 5%, with K within 2% of 1 (a linear potential:
-    1,500 steps read 1.01-1.02 of it in 2-D and 64-D)."""
+    600 steps read 1.01 of it in 2-D, 0.996-1.01 on other draws and seeds; 64-D needs 1,500 for
+    1.02, 1,000 read 0.95 on another draw)."""
     x, y = translated_gaussians(d, 2000)
-    r = wasserstein1(x, y, steps=1500)
+    r = wasserstein1(x, y, steps={2: 600, 64: 1500}[d])
     assert r.all_samples == pytest.approx(2.0, rel=0.05)
     assert r.lipschitz == pytest.approx(1.0, abs=0.02)
     lo, hi = r.ci95
