@@ -107,10 +107,11 @@ def test_maxal_matches_exact_on_2d_mixtures():
     """Two 2-D mixtures of 2000 points against each other: the critic within 3% of exact OT, K
     within 0.02 of 1, and its c-transform between the critic and exact. (Gaussians against rings
     at the default cap, whose estimate climbs for thousands of steps, is the README's quick start,
-    checked the same way in tests/cli/test_readme.py.)"""
+    checked the same way in tests/cli/test_readme.py.) 2,000 steps read 0.982 of exact (seed 1:
+    0.978; 3,000 steps 0.985 and 0.984)."""
     x, y = toy_2d("checkerboard", 2000, 0), toy_2d("gaussians", 2000, 1)
     exact = exact_w1(x, y)
-    r = wasserstein1(x, y, ctransform=True, steps=3000)
+    r = wasserstein1(x, y, ctransform=True, steps=2000)
     assert r.all_samples == pytest.approx(exact, rel=0.03)
     assert r.lipschitz == pytest.approx(1.0, abs=0.02)
     assert r.all_samples < r.ctransform <= exact
