@@ -6,7 +6,8 @@ memory for each method and case, each case in a fresh process (so peak RSS is it
     python bench/wdist.py --scale      # 1M vs 1M in 64-D, and 10k and 20k a side in 2-D against ot.emd2
 
 ``--methods bjorck+cayley`` (or ``maxal+cayley``) trains the overlapping orthogonal-convolution
-critic of ``bench/cayley.py`` on image cases, which was tried and not adopted.
+critic of ``bench/cayley.py`` on image cases, which was tried and not adopted. On the funnel cases
+a method takes options after a colon, as ``wasserstein1`` does: ``bjorck:train_iters=3/warm=true``.
 
 On the 2-D mixtures, whose truth is the exact plug-in value, the critic's c-transform (a certified
 lower bound of that value) is printed too.
@@ -33,6 +34,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
+import yaml
 from cayley import CayleyCritic  # run as a script: bench/ is on the path
 from funnels import funnel_pair
 from report import add_write_flag
@@ -113,8 +115,10 @@ def run_funnel_case(method: str, case: str, n: int, threads: int, steps: int, se
     if method.endswith("+cayley"):  # the overlapping orthogonal-convolution critic, not adopted (bench/cayley.py)
         critic = CayleyCritic(tuple(x.shape[1:]))
         r = CriticEstimator(method.removesuffix("+cayley"), critic, seed=seed, steps=steps).fit(x, y).result_
-    else:
-        r = wasserstein1(x, y, method=method, steps=steps, seed=seed)
+    else:  # options after a colon: bjorck:train_iters=3/warm=True
+        method, _, settings = method.partition(":")
+        options = {key: yaml.safe_load(v) for key, v in (item.split("=") for item in settings.split("/") if item)}
+        r = wasserstein1(x, y, method=method, steps=steps, seed=seed, **options)
     seconds = time.perf_counter() - start
     probe = x[:1000].clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(r.potential(probe).sum(), probe)

@@ -187,14 +187,19 @@ class Orthonormal(Regularizer):
     replaced by its Bjorck orthonormalization, a torch parametrization. With GroupSort, which
     permutes, the square layers then keep gradient norms (a gradient-norm-preserving network), so
     |grad f| can be 1 at every sample, as a Kantorovich potential's is along every transport ray,
-    where a penalty on the largest slope (MaxAL) leaves most samples' slopes below 1. No penalty;
-    K is at most 1 by construction and measured. ``train_iters`` Bjorck steps per training step
-    (by default ``iters``) and ``iters`` in eval mode: 3 while training make a step 0.77 of MaxAL's
-    at 3,072-D instead of 2.1 times, but read 0.860 / 0.756 of the truth (all samples / held-out)
-    on the 3,072-D funnel pair where 12 steps throughout read 0.909 / 0.792, so the default trains
-    with all of them (docs/benchmarks.md). Linear layers only: an orthonormal reshaped
-    convolution kernel does not make the convolution 1-Lipschitz, so critics with convolutions are
-    refused."""
+    where a penalty on the largest slope (MaxAL) leaves most samples' slopes below 1. No penalty; K
+    is at most 1 by construction and measured. ``train_iters`` Bjorck steps per training step (by
+    default ``iters``) and ``iters`` in eval mode: 3 while training make a step 0.77 of MaxAL's at
+    3,072-D instead of 2.1 times, but read 0.860 / 0.756 of the truth (all samples / held-out) on
+    the 3,072-D funnel pair where 12 steps throughout read 0.909 / 0.792, so the default trains with
+    all of them (docs/benchmarks.md). A warm start (each training pass iterating, in the P form,
+    from the last step's P instead of the identity) was tried and not adopted: from that P as it is,
+    or divided by a power-iteration estimate of its largest singular value, a square layer's tiny
+    singular values blew up (one reached 2,193 within 50 small weight changes); divided by a bound
+    that always holds (the largest row sum of |P W W^T P^T|), it stayed stable but ended less
+    orthonormal than 3 steps from the identity (5% of singular values above 0.99 against 34%).
+    Linear layers only: an orthonormal reshaped convolution kernel does not make the convolution
+    1-Lipschitz, so critics with convolutions are refused."""
 
     def __init__(self, iters: int = 15, train_iters: int | None = None) -> None:
         super().__init__()
