@@ -57,7 +57,9 @@ def format_table(r: dict[str, Any]) -> str:
     lip = f"{r['lipschitz']:.3f}" if r.get("lipschitz") is not None else ""
     ci = f"[{r['ci95'][0]:.4g}, {r['ci95'][1]:.4g}]" if r.get("ci95") else ""
     first, plug_in = f"{r['distance']:.4g}", (f"{r['all_samples']:.4g}" if held else "")
-    rows.append((r["method"], first, ci, plug_in, lip, str(r.get("steps") or ""), f"{r['seconds']:.1f}"))
+    chosen = r.get("details", {}).get("chosen")  # auto: the critic it kept
+    method = f"{r['method']} ({chosen})" if chosen else r["method"]
+    rows.append((method, first, ci, plug_in, lip, str(r.get("steps") or ""), f"{r['seconds']:.1f}"))
     if r.get("ctransform") is not None:
         rows.append(("c-transform", "", "", f"{r['ctransform']:.4g}", "", "", ""))
     if r["exact"] is not None and r["method"] != "exact":
@@ -82,6 +84,12 @@ def format_table(r: dict[str, Any]) -> str:
             low, high = r["bracket"]
             note += (f" So the population W1 lies between {low:.4g} (W1, a lower bound) and {high:.4g} (exact, an upper "
                      "bound), both in expectation.")
+        if chosen:
+            scores = r["details"]["validation"]
+            others = ", ".join(f"{m}'s {v:.4g}" for m, v in scores.items() if m != chosen)
+            note += (f" auto trained {' and '.join(scores)} on the same samples and kept {chosen}, whose gap on a "
+                     f"validation split was the larger ({scores[chosen]:.4g}, against {others}); W1 is read on "
+                     "samples that neither training nor this choice saw.")
         lines += ["", *textwrap.wrap(note, 100, break_on_hyphens=False)]
     elif critic:
         lines += ["", "W1 = the critic on the samples it trained on (no held-out estimate): the plug-in W1 of "

@@ -59,14 +59,15 @@ class WdistConfig(Runtime):
 
     source_a: str
     source_b: str
-    method: str = option("maxal", "maxal reads W1 off a critic with K = 1; bjorck (orthonormal weights, closer on "
-                         "large images, slower steps); auto trains both and keeps the one with the larger gap on a "
-                         "validation split (twice the time; the headline is read on samples neither saw); "
-                         "maxgp/gp/lp/sn/clip divide by the measured K; exact and "
-                         "sinkhorn are POT's solvers (small sets); sliced is not W1 but the sliced W1, a smaller "
-                         "distance (by a factor that grows with the dimension), printed as such.", choices=METHODS)
+    method: str = option("auto", "auto trains the MaxAL and the bjorck critic, each on half the step cap, and keeps "
+                         "the one with the larger gap on a validation split (the headline is read on samples "
+                         "neither saw); maxal reads W1 off a critic with K = 1; bjorck has orthonormal weights "
+                         "(closer on large images, slower steps); maxgp/gp/lp/sn/clip divide by the measured K; "
+                         "exact and sinkhorn are POT's solvers (small sets); sliced is not W1 but the sliced W1, a "
+                         "smaller distance (by a factor that grows with the dimension), printed as such.",
+                         choices=METHODS)
     steps: int = option(ESTIMATOR.steps, "Most critic steps (training stops earlier once the estimate has "
-                        "settled).", min=1)
+                        "settled); auto gives each of its two critics half.", min=1)
     batch_size: int = option(ESTIMATOR.batch_size, "Samples a side per critic step.", min=2)
     width: int = option(ESTIMATOR.width, "Critic width: units of each hidden layer of the MLP critic (images are "
                         "flattened into it). Wider critics take longer per step and memorize small sets more "

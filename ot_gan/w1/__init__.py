@@ -74,9 +74,10 @@ def wasserstein1(x: Array, y: Array, a: Array | None = None, b: Array | None = N
         Sample weights, as POT's ``a`` and ``b`` (normalized to sum 1); uniform by default. The
         critic methods draw their minibatches with these probabilities and weight every mean.
     method : str
-        ``maxal`` (the default: MaxAL drives the critic's Lipschitz constant to 1 and W1 is read
-        off), ``bjorck`` (orthonormal weights: K at most 1 by construction), ``auto`` (both
-        trained, the one with the larger gap on a validation split kept: ``best_critic``),
+        ``maxal`` (the default here, one critic and the faster: MaxAL drives the critic's Lipschitz
+        constant to 1 and W1 is read off), ``bjorck`` (orthonormal weights: K at most 1 by
+        construction), ``auto`` (the CLI's default: both trained on half the step cap each, the one
+        with the larger gap on a validation split kept: ``best_critic``),
         ``maxgp``, ``gp``, ``lp``, ``sn``, ``clip`` (the gap is divided by the measured K),
         ``exact`` (``ot.emd2``, network simplex) or ``sinkhorn`` (``ot.sinkhorn2``, log domain,
         entropic: above the exact value).

@@ -145,7 +145,8 @@ def test_the_first_figure_is_the_held_out_estimate_and_cautions_say_why_it_may_b
     lines = out.splitlines()
     assert lines[1] == "distance: Euclidean, over the values as given"
     first_row = lines[5].split()
-    assert first_row[0] == "maxal" and float(first_row[1]) == pytest.approx(r["distance"], rel=1e-3)
+    assert first_row[:2] == ["auto", f"({r['details']['chosen']})"]  # the default, and the critic it kept
+    assert float(first_row[2]) == pytest.approx(r["distance"], rel=1e-3)
     assert float(first_row[-4]) == pytest.approx(r["all_samples"], rel=1e-3)
     assert "caution: stopped at the step cap" in out
     rng = np.random.default_rng(0)  # two draws of one distribution: the interval must include 0
@@ -165,10 +166,11 @@ def test_a_diverged_training_is_one_line_and_exit_1(monkeypatch):
     from ot_gan.w1 import wasserstein1
 
     monkeypatch.setattr(wdist, "wasserstein1", lambda x, y, method, **kw: wasserstein1(x, y, method=method, lr=0.01, warmup=0, **kw))
-    code, out, err = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--quiet")
+    code, out, err = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--quiet", "--method", "maxal")
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1 and "diverged at step" in err and "--width" in err
-    code, out, err = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--quiet", "--json")
+    code, out, err = run("wdist", "gaussians:400", "rings:400", "--steps", "200", "--quiet", "--json", "--method",
+                         "maxal")
     r = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
     assert code == 1 and r["status"] == "diverged" and not r["converged"] and 0 < r["diverged_at"] < 200
 
@@ -217,8 +219,8 @@ def test_a_bad_feature_network_is_one_line(tmp_path, monkeypatch, spec, message)
 @pytest.mark.slow
 def test_two_gloo_processes_agree_with_one():
     """torchrun with 2 processes: each trains the critic on its half of every global batch, with
-    gradients averaged and MaxAL's batch maximum and multiplier shared; the figures are those of
-    one process on the same global batches. 17 s, most of it starting three Pythons with torch."""
+    gradients averaged and MaxAL's batch maximum and multiplier shared; the figures, and the
+    validation gaps of both of auto's critics, are those of one process on the same global batches. 17 s, most of it starting three Pythons with torch."""
     args = ["wdist", "gaussians:300", "rings:300", "--steps", "100", "--batch-size", "32", "--width", "32",
             "--depth", "2", "--json", "--quiet", "--no-exact"]
     torchrun = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
@@ -230,8 +232,9 @@ def test_two_gloo_processes_agree_with_one():
     one = json.loads(out)
     for key in ("distance", "all_samples", "lipschitz"):
         assert two[key] == pytest.approx(one[key], rel=1e-5, abs=1e-6), key
-    assert two["details"]["multiplier"] == pytest.approx(one["details"]["multiplier"], rel=1e-5)
-    assert two["steps"] == one["steps"] and two["details"]["multiplier"] != 0
+    assert two["details"]["chosen"] == one["details"]["chosen"] and two["steps"] == one["steps"]
+    for method, gap in one["details"]["validation"].items():  # the default, auto: both critics agree
+        assert two["details"]["validation"][method] == pytest.approx(gap, rel=1e-5, abs=1e-6), method
 
 
 def test_features_of_a_torchvision_architecture_with_local_weights(tmp_path, monkeypatch):
