@@ -382,7 +382,7 @@ def test_the_bracket_is_the_held_out_lower_bound_and_exact_ots_upper_bound(tmp_p
 
 
 def test_auto_trains_both_critics_and_reads_the_kept_one_on_a_split_neither_saw():
-    code, out, err = run("wdist", "gaussians:400", "rings:400", "--method", "auto", "--steps", "300", "--quiet",
+    code, out, err = run("wdist", "gaussians:400", "rings:400", "--method", "auto", "--steps", "60", "--quiet",
                          "--json", "--test")
     r = json.loads(out)
     assert code == 0, err
