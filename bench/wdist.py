@@ -7,7 +7,7 @@ memory for each method and case, each case in a fresh process (so peak RSS is it
 
 ``--methods bjorck+cayley`` (or ``maxal+cayley``) trains the overlapping orthogonal-convolution
 critic of ``bench/cayley.py`` on image cases, which was tried and not adopted. On the funnel cases
-a method takes options after a colon, as ``wasserstein1`` does: ``bjorck:train_iters=3/warm=true``.
+a method takes options after a colon, as ``wasserstein1`` does: ``bjorck:train_iters=3``.
 
 On the 2-D mixtures, whose truth is the exact plug-in value, the critic's c-transform (a certified
 lower bound of that value) is printed too.
@@ -77,13 +77,18 @@ def run_case(method: str, case: str, n: int, threads: int, steps: int, group: in
                 seconds=time.perf_counter() - start, rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+def settings_of(text: str) -> dict[str, str]:
+    """``key=value`` settings separated by slashes (``photo=coffee/scale=2``) as a dict."""
+    return dict(item.split("=") for item in text.split("/") if item)
+
+
 def make_funnel_case(name: str, n: int, seed: int = 0):
     """(x, y, true W1, funnels) for a funnel case name (see the module docstring), with optional
     settings after a colon: ``photos-32-16:photo=coffee/scale=2/offset=0.3/depth=0.5``."""
     name, _, settings = name.partition(":")
     source, side, k, *indep = name.split("-")
     side, k = int(side), int(k)
-    extra = dict(item.split("=") for item in settings.split("/") if item)
+    extra = settings_of(settings)
     photo = extra.pop("photo", "mixed")
     return funnel_pair(source, n, k, paired=not indep, seed=seed, size=side, dim=side,
                        photos=PHOTOS if photo == "mixed" else (photo,), **{key: float(v) for key, v in extra.items()})
@@ -115,9 +120,9 @@ def run_funnel_case(method: str, case: str, n: int, threads: int, steps: int, se
     if method.endswith("+cayley"):  # the overlapping orthogonal-convolution critic, not adopted (bench/cayley.py)
         critic = CayleyCritic(tuple(x.shape[1:]))
         r = CriticEstimator(method.removesuffix("+cayley"), critic, seed=seed, steps=steps).fit(x, y).result_
-    else:  # options after a colon: bjorck:train_iters=3/warm=True
+    else:  # options after a colon: bjorck:train_iters=3
         method, _, settings = method.partition(":")
-        options = {key: yaml.safe_load(v) for key, v in (item.split("=") for item in settings.split("/") if item)}
+        options = {key: yaml.safe_load(v) for key, v in settings_of(settings).items()}
         r = wasserstein1(x, y, method=method, steps=steps, seed=seed, **options)
     seconds = time.perf_counter() - start
     probe = x[:1000].clone().requires_grad_(True)

@@ -36,7 +36,6 @@ def mean_difference_interval(a: np.ndarray, b: np.ndarray, resamples: int = 1000
     return value, (float(ci.low), float(ci.high))
 
 
-
 def held_out_interval(a: np.ndarray, b: np.ndarray, resamples: int = 1000, seed: int = 0,
                       wa: np.ndarray | None = None,
                       wb: np.ndarray | None = None) -> tuple[float, tuple[float, float]] | None:
