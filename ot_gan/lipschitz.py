@@ -136,9 +136,14 @@ class SpectralNorm(Regularizer):
 
 class _Bjorck(nn.Module):
     """Bjorck and Bowie's iteration W <- 1.5 W - 0.5 W W^T W toward the nearest matrix with
-    orthonormal rows (or columns, if it is tall), ``train_iters`` steps in training mode and
-    ``iters`` in eval mode (few while training, more before any figure is read: Prach, Serrurier,
-    Lampert, "1-Lipschitz layers compared", CVPR 2023).
+    orthonormal rows (or columns, if it is tall), at most ``train_iters`` steps in training mode
+    and ``iters`` in eval mode (few while training, more before any figure is read: Prach,
+    Serrurier, Lampert, "1-Lipschitz layers compared", CVPR 2023), stopping early once every entry
+    of W W^T is within ``tol`` of the identity's (then the singular values are within about
+    ``tol`` of 1, and the next step would change W by less than that). From weights initialized
+    orthogonal (``Orthonormal.prepare``), whose training moves them little from orthonormal, that
+    takes 2 to 6 steps on a 128 x 128 layer where a random start's smallest singular values need
+    all 15.
 
     W is first divided by its largest singular value, tracked as spectral norm tracks it: a
     persistent vector, one power-iteration step per call on the small Gram matrix W W^T (thirty on
@@ -149,9 +154,9 @@ class _Bjorck(nn.Module):
     W_k = P_k W with P_{k+1} = 1.5 P_k - 0.5 P_k G P_k^T P_k and G = W W^T, the same matrices in
     exact arithmetic, at r x r cost per step instead of r x r x c (7x less for 128 x 3,072)."""
 
-    def __init__(self, iters: int, train_iters: int) -> None:
+    def __init__(self, iters: int, train_iters: int, tol: float) -> None:
         super().__init__()
-        self.iters, self.train_iters = iters, train_iters
+        self.iters, self.train_iters, self.tol = iters, train_iters, tol
         self.register_buffer("v", torch.zeros(0))
 
     @torch.no_grad()
@@ -164,6 +169,11 @@ class _Bjorck(nn.Module):
             self.v = nn.functional.normalize(gram @ self.v, dim=0)
         return (self.v @ gram @ self.v).clamp_min(1e-12).sqrt()
 
+    def _orthonormal(self, gram: Tensor) -> bool:
+        """Whether the Gram matrix of the current iterate is within ``tol`` of the identity."""
+        return bool((gram.detach() - torch.eye(len(gram), dtype=gram.dtype, device=gram.device)).abs().max()
+                    < self.tol)
+
     def forward(self, weight: Tensor) -> Tensor:
         tall = weight.shape[0] > weight.shape[1]
         w = weight.T if tall else weight
@@ -174,11 +184,17 @@ class _Bjorck(nn.Module):
         if w.shape[1] >= 2 * w.shape[0]:
             p = torch.eye(len(w), dtype=w.dtype, device=w.device)
             for _ in range(iters):
-                p = 1.5 * p - 0.5 * p @ gram @ p.T @ p
+                current = p @ gram @ p.T  # the Gram matrix of P W
+                if self._orthonormal(current):
+                    break
+                p = 1.5 * p - 0.5 * current @ p
             w = p @ w
         else:
             for _ in range(iters):
-                w = 1.5 * w - 0.5 * (w @ w.T) @ w  # the small Gram matrix: rows <= columns here
+                current = w @ w.T  # the small Gram matrix: rows <= columns here
+                if self._orthonormal(current):
+                    break
+                w = 1.5 * w - 0.5 * current @ w
         return w.T if tall else w
 
 
@@ -198,12 +214,18 @@ class Orthonormal(Regularizer):
     singular values blew up (one reached 2,193 within 50 small weight changes); divided by a bound
     that always holds (the largest row sum of |P W W^T P^T|), it stayed stable but ended less
     orthonormal than 3 steps from the identity (5% of singular values above 0.99 against 34%).
+    What speeds it instead: ``prepare`` initializes every linear weight orthogonal, and each pass
+    stops once the iterate is orthonormal within ``tol``; training moves the raw weights little
+    from orthonormal, so a 128 x 128 layer takes 2 to 6 steps instead of the 15 that nn.Linear's
+    random start needs (its smallest singular values are near 1/(2n) of the largest). On four
+    funnel pairs (64-D to 3,072-D) bjorck then read the same held-out figures within 0.02 (an
+    orthogonal start is another draw of the initial critic) in 0.53-0.76 of the time.
     Linear layers only: an orthonormal reshaped convolution kernel does not make the convolution
     1-Lipschitz, so critics with convolutions are refused."""
 
-    def __init__(self, iters: int = 15, train_iters: int | None = None) -> None:
+    def __init__(self, iters: int = 15, train_iters: int | None = None, tol: float = 1e-4) -> None:
         super().__init__()
-        self.iters, self.train_iters = iters, iters if train_iters is None else train_iters
+        self.iters, self.train_iters, self.tol = iters, iters if train_iters is None else train_iters, tol
 
     def prepare(self, critic: nn.Module) -> nn.Module:
         if any(isinstance(m, nn.modules.conv._ConvNd) for m in critic.modules()):
@@ -211,11 +233,12 @@ class Orthonormal(Regularizer):
                              "convolutions (use sn, maxgp or maxal)")
         for module in list(critic.modules()):
             if isinstance(module, nn.Linear):
-                parametrize.register_parametrization(module, "weight", _Bjorck(self.iters, self.train_iters))
+                nn.init.orthogonal_(module.weight)
+                parametrize.register_parametrization(module, "weight", _Bjorck(self.iters, self.train_iters, self.tol))
         return critic
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"iters": self.iters, "train_iters": self.train_iters}
+        return {"iters": self.iters, "train_iters": self.train_iters, "tol": self.tol}
 
 
 class GradientPenalty(Regularizer):

@@ -193,14 +193,32 @@ def test_bjorck_through_the_gram_matrix_is_the_plain_iteration(shape):
     w = w / torch.linalg.matrix_norm(w, 2)
     for _ in range(12):
         w = 1.5 * w - 0.5 * (w @ w.T) @ w
-    torch.testing.assert_close(_Bjorck(12, 12)(weight), w.T if shape[0] > shape[1] else w, atol=1e-4, rtol=0)
+    torch.testing.assert_close(_Bjorck(12, 12, 0.0)(weight), w.T if shape[0] > shape[1] else w, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("shape", [(8, 40), (40, 8), (16, 16)])
+def test_bjorck_stops_once_orthonormal_within_its_tolerance(shape):
+    """From an orthonormal weight slightly perturbed, a few steps reach the tolerance and the
+    iteration stops there, at the matrix that all 15 steps give, within the tolerance."""
+    weight = torch.nn.init.orthogonal_(torch.empty(*shape), generator=torch.Generator().manual_seed(0))
+    weight = weight + 0.02 * torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+    steps = []
+    early = _Bjorck(15, 15, 1e-4)
+    early._orthonormal = lambda gram, check=early._orthonormal: steps.append(1) or check(gram)
+    torch.testing.assert_close(early(weight), _Bjorck(15, 15, 0.0)(weight), atol=1e-4, rtol=0)
+    assert 2 <= len(steps) <= 5  # checks made: the steps taken, and the one that stopped
 
 
 def test_bjorck_weights_have_no_singular_value_above_1_and_become_orthonormal():
     """Bjorck's iteration never lifts a singular value above 1; from the largest singular value's
-    scale it drives them all to 1 in the eval mode's 15 steps, and only partly in training's 2."""
+    scale it drives them all to 1 in the eval mode's 15 steps, and only partly in training's 2
+    (from nn.Linear's random weights: ``prepare`` starts them orthogonal)."""
     torch.manual_seed(0)
     critic = make_regularizer("bjorck", train_iters=2).prepare(MLPCritic(16, width=32, depth=2, group=4))
+    with torch.no_grad():
+        for module in critic.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.kaiming_uniform_(module.parametrizations.weight.original, a=5**0.5)
 
     def singular_values():
         return torch.cat([torch.linalg.svdvals(m.weight.detach()) for m in critic.modules() if isinstance(m, nn.Linear)])
