@@ -210,8 +210,9 @@ def test_bigan_reconstructions_keep_the_class_and_the_commands_write_every_input
     generator, arch = load_generator(tmp_path / "run", APP, build_generator)
     r = score(generator, arch, load_images("digits", 8), 100, 300, 0, split=arch["split"], realism=False)
     r = r["reconstruction"]
-    # The class of G(E(x)) is the class of x far above chance (0.10) on the 359 digits the run kept out
-    assert r["unseen"] and r["images"] == 359 and r["agreement"] > 0.4, r
+    # The class of G(E(x)) is the class of x far above chance (0.10) on the 359 digits the run kept
+    # out: 0.79 with ALICE's cycle term (the default), 0.62 without it
+    assert r["unseen"] and r["images"] == 359 and r["agreement"] > 0.7, r
     digit_folder(tmp_path / "in", 5)
     code, out, err = run("synthesize", "encode", tmp_path / "run", "--input", tmp_path / "in", "--output",
                          tmp_path / "codes.npz")
@@ -271,6 +272,20 @@ def test_each_technique_reaches_the_networks_or_the_loss(technique: str) -> None
         assert sum(isinstance(m, VirtualBatchNorm2d) for m in task.generator.modules()) == 1  # 8 px: one upsampling
         z, labels = torch.randn(5, 8), torch.arange(5)
         assert torch.allclose(task.generator(z[:1], labels[:1]), task.generator(z, labels)[:1], atol=1e-5)
+
+
+def test_bigans_cycle_term_is_the_reconstruction_error_in_the_generator_loss() -> None:
+    """ALICE's term, |G(E(x)) - x| on the batch's images, weighted into G and E's loss; weight 0 is
+    the plain BiGAN."""
+    task, trainer = small_task(mode="bigan", cycle_weight=2.0)
+    batch = trainer.batch(0, 0)
+    x = batch["images"][0]
+    losses = task.generator_loss(batch)
+    expected = (task.generator(task.generator.encode(x)) - x).abs().mean()
+    assert torch.isclose(losses["cycle"], expected) and expected > 0
+    assert torch.isclose(losses["loss"], losses["adversarial"] + 2 * expected)
+    plain, trainer = small_task(mode="bigan", cycle_weight=0.0)
+    assert "cycle" not in plain.generator_loss(trainer.batch(0, 0))
 
 
 def nyquist_share(images: torch.Tensor) -> float:

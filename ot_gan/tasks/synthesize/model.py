@@ -58,6 +58,9 @@ class SynthConfig(TrainConfig):
     critic_noise: float = option(0.0, "Standard deviation of Gaussian noise added to the critic's inputs.", min=0)
     holdout: float = option(0.2, "Fraction of the images kept out of training (a seeded split): eval scores what "
                                  "the run never saw on them (BiGAN's reconstructions).", max=0.9)
+    cycle_weight: float = option(1.0, "bigan: weight of the reconstruction term |G(E(x)) - x| (ALICE's explicit "
+                                      "cycle consistency), which makes E's code of an image one that G draws the "
+                                      "image back from; 0 is the plain BiGAN.", min=0)
     class_std: bool = option(True, "amgan: the critic also sees how much the images of each class in the batch "
                                     "differ (minibatch standard deviation over the images of one class).")
 
@@ -187,7 +190,12 @@ class SynthTask(Task):
             real, fake = self.critic_inputs(batch)
             adversarial = (self.objective.generator_loss(self.judge(fake, None))
                            + self.objective.generator_loss(-self.judge(real, None)))
-            return {"loss": adversarial, "adversarial": adversarial}
+            losses = {"loss": adversarial, "adversarial": adversarial}
+            if self.cfg.cycle_weight:  # Li et al., ALICE, arXiv 1709.01215: the explicit cycle term
+                x = batch["images"][0]
+                losses["cycle"] = (self.generator(self.generator.encode(x)) - x).abs().mean()
+                losses["loss"] = adversarial + self.cfg.cycle_weight * losses["cycle"]
+            return losses
         fake, labels, z = self.fakes(batch, len(batch["images"][0]), pairs=self.amgan and self.cfg.diversity > 0)
         if self.amgan:
             adversarial = amgan_generator_loss(self.judge(fake, labels), labels)
