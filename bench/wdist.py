@@ -374,7 +374,7 @@ def main() -> None:
         kinds = ("maxal", "bjorck", "bjorck-3", "previous")
         times = {kind: in_fresh_process(profile_step, args.profile, args.n, args.threads, kind) for kind in kinds}
         print(f"{args.profile}, batch 256 a side, {args.threads} thread(s): milliseconds per call; maxal and bjorck "
-              f"on today's default critic (bjorck: 15 Bjorck steps while training, the default; bjorck-3: 3), previous = MaxAL on the "
+              f"on today's default critic (bjorck: at most 15 Bjorck steps while training, stopping once orthonormal within 1e-4, the default; bjorck-3: at most 3), previous = MaxAL on the "
               f"previous release's conv critic (LeakyReLU)")
         print("| part | maxal ms | bjorck ms | bjorck-3 ms | previous ms | bjorck / maxal | bjorck-3 / maxal |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
