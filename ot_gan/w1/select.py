@@ -11,9 +11,10 @@ expected gap is below W1.
 
 The candidates share the step cap, so that choosing costs the mean of the two critics' times at
 the whole cap, not their sum (on 3,072-D photo crops both run to the cap). On 32 x 32 photo crops
-auto on half the cap each read 0.772 and 0.765 of the truth where MaxAL on the whole cap read 0.713
-and 0.779; in 2-D, where MaxAL climbs for thousands of steps, its all-samples figure read 0.949 of
-exact OT instead of 0.976 (docs/algorithms.md).
+auto on half the cap each read 0.764 of the truth where MaxAL on the whole cap read 0.713; on the
+faintest 768-D fade measured, 0.566 where MaxAL read 0.630; in 2-D, where MaxAL climbs for
+thousands of steps, its all-samples figure read 0.949 of exact OT instead of 0.976
+(docs/algorithms.md).
 """
 
 from __future__ import annotations
