@@ -172,7 +172,8 @@ def test_fitted_critic_generalizes_to_fresh_samples():
 @pytest.mark.slow
 def test_bjorck_critic_reads_a_funnel_pair_in_16_d():
     """Orthonormal weights, no penalty: a 16-D cube with 4 funnels within 5% of the truth after
-    500 steps (0.974, held-out 0.966 measured), K at most 1."""
+    500 steps (0.968, held-out 0.960 measured; 0.974 and 0.966 before the orthogonal start), K at
+    most 1."""
     x, y, truth, _ = funnel_pair("cube", 1000, 4, seed=0, dim=16)
     r = wasserstein1(x, y, method="bjorck", steps=500)
     assert r.all_samples == pytest.approx(truth, rel=0.05) and r.distance == pytest.approx(truth, rel=0.05)
