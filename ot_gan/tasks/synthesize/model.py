@@ -160,14 +160,15 @@ class SynthTask(Task):
             images = images + self.cfg.critic_noise * torch.randn_like(images)
         return self.critic(images, labels) if self.class_std else self.critic(images)
 
-    def critic_inputs(self, batch: Batch) -> tuple[Tensor, Tensor]:
-        """Real and generated images or, for BiGAN, the pairs (x, E(x)) and (G(z), z)."""
+    def critic_inputs(self, batch: Batch, code: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Real and generated images or, for BiGAN, the pairs (x, E(x)) and (G(z), z); ``code`` is
+        E(x) where the caller has it already."""
         real = batch["images"][0]
         if not self.bigan:
             return real, self.fakes(batch, len(real))[0]
         z = batch.noise(len(real), self.cfg.noise_dim)
-        return (self.critic.pack(real, self.generator.encode(real)),
-                self.critic.pack(self.generator(z), z))
+        code = self.generator.encode(real) if code is None else code
+        return self.critic.pack(real, code), self.critic.pack(self.generator(z), z)
 
     def critic_features(self, x: Tensor) -> Tensor:
         return self.critic.features(x)
@@ -187,13 +188,14 @@ class SynthTask(Task):
 
     def generator_loss(self, batch: Batch) -> dict[str, Tensor]:
         if self.bigan:  # G and E both play against the critic: the fakes' loss, and the reals' with f negated
-            real, fake = self.critic_inputs(batch)
+            x = batch["images"][0]
+            code = self.generator.encode(x)  # one encoder pass for the critic's pair and the cycle term
+            real, fake = self.critic_inputs(batch, code)
             adversarial = (self.objective.generator_loss(self.judge(fake, None))
                            + self.objective.generator_loss(-self.judge(real, None)))
             losses = {"loss": adversarial, "adversarial": adversarial}
             if self.cfg.cycle_weight:  # Li et al., ALICE, arXiv 1709.01215: the explicit cycle term
-                x = batch["images"][0]
-                losses["cycle"] = (self.generator(self.generator.encode(x)) - x).abs().mean()
+                losses["cycle"] = (self.generator(code) - x).abs().mean()
                 losses["loss"] = adversarial + self.cfg.cycle_weight * losses["cycle"]
             return losses
         fake, labels, z = self.fakes(batch, len(batch["images"][0]), pairs=self.amgan and self.cfg.diversity > 0)
