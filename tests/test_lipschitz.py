@@ -215,6 +215,8 @@ def test_bjorck_weights_have_no_singular_value_above_1_and_become_orthonormal():
     (from nn.Linear's random weights: ``prepare`` starts them orthogonal)."""
     torch.manual_seed(0)
     critic = make_regularizer("bjorck", train_iters=2).prepare(MLPCritic(16, width=32, depth=2, group=4))
+    raw = [m.parametrizations.weight.original.detach() for m in critic.modules() if isinstance(m, nn.Linear)]
+    torch.testing.assert_close(torch.cat([torch.linalg.svdvals(w) for w in raw]), torch.ones(16 + 32 + 1))
     with torch.no_grad():
         for module in critic.modules():
             if isinstance(module, nn.Linear):
