@@ -175,6 +175,16 @@ class _Bjorck(nn.Module):
                     < self.tol)
 
     def forward(self, weight: Tensor) -> Tensor:
+        # In bf16 or TF32 the iterate could never come within ``tol``: full float32 here.
+        before = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("highest")
+        try:
+            with torch.autocast(weight.device.type, enabled=False):
+                return self._iterate(weight.float())
+        finally:
+            torch.set_float32_matmul_precision(before)
+
+    def _iterate(self, weight: Tensor) -> Tensor:
         tall = weight.shape[0] > weight.shape[1]
         w = weight.T if tall else weight
         gram = w @ w.T

@@ -85,6 +85,9 @@ class WdistConfig(Runtime):
                               type=int, min=4)
     holdout: float = option(ESTIMATOR.holdout, "Fraction of each set kept out of training for the held-out "
                             "estimate.", max=0.9)
+    bf16: bool = option(False, "CUDA only: train the critic under bf16 autocast (K, the gaps and the interval are "
+                        "still read in float32).")
+    tf32: bool = option(False, "CUDA only: the critic's training matrix products in TF32 (figures read in float32).")
     exact: bool = option(True, "Also print POT's exact W1 when the cost matrix is small enough (up to about "
                          "8k x 8k).")
     ctransform: bool = option(False, "Also print the c-transform of the trained critic on all "
@@ -222,7 +225,7 @@ def measure(cfg: WdistConfig, xa: torch.Tensor, xb: torch.Tensor, device: torch.
     if cfg.method in CRITICS:
         kwargs = dict(steps=cfg.steps, batch_size=cfg.batch_size, width=cfg.width, depth=cfg.depth,
                       group=cfg.group_size, holdout=cfg.holdout, device=device, progress=progress,
-                      ctransform=cfg.ctransform, distributed=world > 1)
+                      ctransform=cfg.ctransform, distributed=world > 1, bf16=cfg.bf16, tf32=cfg.tf32)
         return wasserstein1(xa, xb, method=cfg.method, seed=cfg.seed, should_stop=should_stop, **kwargs)
     if cfg.method == "sliced":
         start = time.perf_counter()

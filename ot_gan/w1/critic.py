@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -186,7 +187,8 @@ class CriticEstimator:
         schedule = WarmupDecay(min(cfg.warmup, cfg.steps // 10))  # short runs get a short ramp
         lr = LambdaLR(opt, lambda done: schedule(done + 1))  # ``done`` steps taken: the next one's factor
         rule, guard = Plateau(cfg.check_every, cfg.tol, cfg.min_steps), DivergenceGuard(critic, regularizer)
-        batches, watch = self._batches(x, y, weights, train, gen), self._watch(x, y, weights, held)
+        batches = self._batches(*self._resident(x, y), weights, train, gen)
+        watch = self._watch(x, y, weights, held)
         step, status = 0, "cap"
         # The bar's total is the most the run can take (the cap and its annealing), so its time
         # estimate is an upper bound that shrinks, once, when training settles early.
@@ -197,7 +199,8 @@ class CriticEstimator:
                 if step and parallel.any_rank(stop(), world, self.device):  # asked between two steps: one is taken
                     return _Training(step, "interrupted")
                 step += 1
-                gap, penalty = critic_step(critic, regularizer, opt, *next(batches))
+                with self._precision():
+                    gap, penalty = critic_step(critic, regularizer, opt, *next(batches))
                 values = guard.check(step, *parallel.mean_over_ranks(torch.stack([gap, penalty.to(gap)]), world))
                 if values is None:
                     guard.restore()
@@ -218,6 +221,30 @@ class CriticEstimator:
                 lr.step()
         return _Training(step, status)
 
+    @contextlib.contextmanager
+    def _precision(self) -> Iterator[None]:
+        """A training step's arithmetic on CUDA: bf16 autocast and TF32 matrix products when the
+        settings ask for them (the global TF32 setting is restored after the step)."""
+        cuda, cfg = self.device.type == "cuda", self.settings
+        before = torch.get_float32_matmul_precision()
+        if cuda and cfg.tf32:
+            torch.set_float32_matmul_precision("high")
+        try:
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and cfg.bf16):
+                yield
+        finally:
+            torch.set_float32_matmul_precision(before)
+
+    def _resident(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """x and y copied to the GPU once when they take under a quarter of its free memory (then
+        a minibatch is gathered there instead of on the CPU and copied each step), else as given."""
+        if self.device.type != "cuda":
+            return x, y
+        size = sum(t.numel() * t.element_size() for t in (x, y))
+        if size > torch.cuda.mem_get_info(self.device)[0] / 4:
+            return x, y
+        return x.to(self.device), y.to(self.device)
+
     def _batches(self, x: Tensor, y: Tensor, weights: tuple[Tensor | None, Tensor | None],
                  train: tuple[Tensor, Tensor], gen: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
         """Endless pairs of this rank's share of a global batch of training samples of each set,
@@ -234,7 +261,8 @@ class CriticEstimator:
         def batch(data: Tensor, w: Tensor | None, idx: Tensor) -> Tensor:
             draw = (torch.randint(len(idx), (size,), generator=gen) if w is None else
                     torch.multinomial(w[idx], size, replacement=True, generator=gen))
-            return data[idx[draw[rank * share:(rank + 1) * share]]].to(self.device, torch.float32, non_blocking=True)
+            picks = idx[draw[rank * share:(rank + 1) * share]].to(data.device)
+            return data[picks].to(self.device, torch.float32, non_blocking=True)
 
         while True:
             yield batch(x, weights[0], train[0]), batch(y, weights[1], train[1])

@@ -61,4 +61,5 @@ class Potential(nn.Module):
         self.critic, self.scale = critic, scale
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.critic(x) / self.scale
+        """f(x), on the critic's device (x is moved there: a critic trained on the GPU takes CPU samples)."""
+        return self.critic(x.to(next(self.critic.parameters()).device)) / self.scale

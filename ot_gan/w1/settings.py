@@ -45,6 +45,10 @@ class CriticSettings:
         fresh critic's K starts far below 1 (a factor 0.58 per default layer), the MaxAL penalty
         pushes every layer up at once and, AdaShift's second moment being one step old, the first
         steps overshoot: depth 8 or width 512 went non-finite within 10 steps without it.
+    bf16, tf32 : bool
+        CUDA only (ignored on the CPU): the training steps under bf16 autocast, or with float32
+        matrix products in TF32; orthonormalization and every figure read (K, the gaps, the
+        interval) stay in float32.
     """
 
     steps: int = 8000
@@ -60,6 +64,8 @@ class CriticSettings:
     check_every: int = 500
     bootstrap: int = 1000
     warmup: int = 100
+    bf16: bool = False
+    tf32: bool = False
 
     def learning_rate(self, default_critic: bool) -> float:
         """``lr``, or the default for the default critic of ``width`` (1e-3 at most, see ``lr``)."""
