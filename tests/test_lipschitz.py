@@ -209,6 +209,22 @@ def test_bjorck_stops_once_orthonormal_within_its_tolerance(shape):
     assert 2 <= len(steps) <= 5  # checks made: the steps taken, and the one that stopped
 
 
+def test_bjorck_orthonormalizes_in_float32_under_autocast():
+    """Under bf16 autocast (the W1 critic's ``bf16`` training) the orthonormalization still runs in
+    float32 and stops within its tolerance, at the weight it gives without autocast; a bf16
+    iterate's Gram matrix could never come within 1e-4 of the identity."""
+    weight = torch.nn.init.orthogonal_(torch.empty(16, 40), generator=torch.Generator().manual_seed(0))
+    weight = weight + 0.02 * torch.randn(16, 40, generator=torch.Generator().manual_seed(1))
+    steps = []
+    bjorck = _Bjorck(15, 15, 1e-4)
+    bjorck._orthonormal = lambda gram, check=bjorck._orthonormal: steps.append(gram.dtype) or check(gram)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        w = bjorck(weight)
+    assert w.dtype == torch.float32 and set(steps) == {torch.float32} and len(steps) < 15
+    torch.testing.assert_close(w, _Bjorck(15, 15, 1e-4)(weight))
+    assert torch.get_float32_matmul_precision() == "highest"  # set for the iteration, then restored
+
+
 def test_bjorck_weights_have_no_singular_value_above_1_and_become_orthonormal():
     """Bjorck's iteration never lifts a singular value above 1; from the largest singular value's
     scale it drives them all to 1 in the eval mode's 15 steps, and only partly in training's 2

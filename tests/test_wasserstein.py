@@ -219,6 +219,17 @@ def test_should_stop_ends_training_and_still_reports_the_critic():
     assert not wasserstein1(x, y, steps=40, min_steps=40).interrupted
 
 
+def test_reduced_precision_is_cuda_only_and_leaves_the_global_setting():
+    """``bf16`` and ``tf32`` change nothing on the CPU (the same critic, the same figures), and
+    torch's global matrix-product precision is as it was after the fit."""
+    x, y = translated_gaussians(2, 600)
+    plain = wasserstein1(x, y, steps=200, min_steps=200)
+    reduced = wasserstein1(x, y, steps=200, min_steps=200, bf16=True, tf32=True)
+    assert (reduced.distance, reduced.all_samples, reduced.lipschitz) == (plain.distance, plain.all_samples,
+                                                                          plain.lipschitz)
+    assert torch.get_float32_matmul_precision() == "highest"
+
+
 def test_tiny_sets_get_no_held_out_interval():
     """Five and four samples leave one held-out sample a side: no bootstrap, still an estimate."""
     r = wasserstein1(np.zeros((5, 2)), np.ones((4, 2)), steps=100, progress=False)
