@@ -85,11 +85,13 @@ def format_table(r: dict[str, Any]) -> str:
             note += (f" So the population W1 lies between {low:.4g} (W1, a lower bound) and {high:.4g} (exact, an upper "
                      "bound), both in expectation.")
         if chosen:
-            scores = r["details"]["validation"]
-            others = ", ".join(f"{m}'s {v:.4g}" for m, v in scores.items() if m != chosen)
-            note += (f" auto trained {' and '.join(scores)} on the same samples and kept {chosen}, whose gap on a "
-                     f"validation split was the larger ({scores[chosen]:.4g}, against {others}); W1 is read on "
-                     "samples that neither training nor this choice saw.")
+            halves, read_by = r["details"]["halves"], r["details"]["read_by"]
+            gaps = ", ".join(f"{m} {first:.4g} and {second:.4g}" for m, (first, second) in halves.items())
+            readers = (f"{read_by[0]} read both" if read_by[0] == read_by[1] else
+                       f"{read_by[0]} read the first and {read_by[1]} the second")
+            note += (f" auto trained {' and '.join(halves)} on the same samples and read each half of the held-out "
+                     f"samples with the critic whose gap was the larger on the other half ({gaps} on the two "
+                     f"halves: {readers}), so no half was read by a critic chosen on it.")
         lines += ["", *textwrap.wrap(note, 100, break_on_hyphens=False)]
     elif critic:
         lines += ["", "W1 = the critic on the samples it trained on (no held-out estimate): the plug-in W1 of "

@@ -59,9 +59,9 @@ class WdistConfig(Runtime):
 
     source_a: str
     source_b: str
-    method: str = option("auto", "auto trains the MaxAL and the bjorck critic, each on half the step cap, and keeps "
-                         "the one with the larger gap on a validation split (the headline is read on samples "
-                         "neither saw); maxal reads W1 off a critic with K = 1; bjorck has orthonormal weights "
+    method: str = option("auto", "auto trains the MaxAL and the bjorck critic, each on half the step cap, and reads "
+                         "each half of the held-out samples with the one whose gap is the larger on the other half "
+                         "(so no half is read by a critic chosen on it); maxal reads W1 off a critic with K = 1; bjorck has orthonormal weights "
                          "(closer on large images, slower steps); maxgp/gp/lp/sn/clip divide by the measured K; "
                          "exact and sinkhorn are POT's solvers (small sets); sliced is not W1 but the sliced W1, a "
                          "smaller distance (by a factor that grows with the dimension), printed as such.",
@@ -291,7 +291,7 @@ def per_class(cfg: WdistConfig, sources: tuple[Samples, Samples], sets: tuple[to
 
 def _as_dict(r: W1Result) -> dict[str, Any]:
     """The result's figures, JSON-ready: every field but the trained critic."""
-    return {f.name: getattr(r, f.name) for f in fields(r) if f.name not in ("potential", "heldout_index")}
+    return {f.name: getattr(r, f.name) for f in fields(r) if f.name not in ("potential", "heldout_index", "candidates")}
 
 
 

@@ -48,7 +48,7 @@ def method_options(method: str) -> list[str]:
                if p.kind == p.KEYWORD_ONLY or p.name == "critic"]
     shared = [*runtime, *(f.name for f in fields(CriticSettings))]
     if method == "auto":  # the candidates share the estimator's settings, not a regularizer's
-        return [p for p in shared if p != "seed"] + ["candidates", "validation"]
+        return [p for p in shared if p != "seed"] + ["candidates"]
     return [p for p in shared if p != "seed"] + regularizer_options(method)
 
 
@@ -76,8 +76,9 @@ def wasserstein1(x: Array, y: Array, a: Array | None = None, b: Array | None = N
     method : str
         ``maxal`` (the default here, one critic and the faster: MaxAL drives the critic's Lipschitz
         constant to 1 and W1 is read off), ``bjorck`` (orthonormal weights: K at most 1 by
-        construction), ``auto`` (the CLI's default: both trained on half the step cap each, the one
-        with the larger gap on a validation split kept: ``best_critic``),
+        construction), ``auto`` (the CLI's default: both trained on half the step cap each, each
+        half of the held-out samples read by the one with the larger gap on the other half:
+        ``best_critic``),
         ``maxgp``, ``gp``, ``lp``, ``sn``, ``clip`` (the gap is divided by the measured K),
         ``exact`` (``ot.emd2``, network simplex) or ``sinkhorn`` (``ot.sinkhorn2``, log domain,
         entropic: above the exact value).

@@ -46,6 +46,10 @@ class W1Result:
     potential: Potential | None = field(default=None, repr=False, compare=False)  # critic methods
     # critic methods: the indices of the held-out samples of each set (the samples ``distance`` is read on)
     heldout_index: tuple[Tensor, Tensor] | None = field(default=None, repr=False, compare=False)
+    # auto (``best_critic``): every candidate's potential; the held-out samples at even positions of
+    # ``heldout_index`` are read by the one with the larger gap on those at odd positions, and the
+    # other way round
+    candidates: dict[str, Potential] | None = field(default=None, repr=False, compare=False)
     converged: bool = field(init=False)  # the method's own convergence: solved, or settled
 
     def __post_init__(self) -> None:

@@ -92,6 +92,42 @@ def permutation_p_value(u: np.ndarray, v: np.ndarray, wu: np.ndarray | None = No
     return float(test.pvalue)
 
 
+def crossfit_p_value(u: np.ndarray, v: np.ndarray, half_u: np.ndarray, half_v: np.ndarray,
+                     wu: np.ndarray | None = None, wv: np.ndarray | None = None, permutations: int = 1000,
+                     seed: int = 0) -> tuple[float, float]:
+    """One-sided permutation p-value and statistic of auto's cross-fitted gap (``best_critic``):
+    ``u``, ``v`` hold each candidate's values (samples x candidates) on the held-out samples of
+    each set, ``half_u``, ``half_v`` their halves (0 or 1). The statistic reads each half with the
+    candidate of larger gap on the other half; each relabeling of the pooled samples into the four
+    (set, half) groups makes that choice again, so the test keeps its level although the choice
+    looked at the labels (as the choice does, the weights travel with their samples)."""
+    values = np.concatenate([u, v])
+    weights = np.concatenate([np.ones(len(s)) if w is None else w * len(w) / w.sum() for s, w in ((u, wu), (v, wv))])
+    offsets = (0, len(u))
+    groups = [np.flatnonzero(half == h) + offset for offset, half in zip(offsets, (half_u, half_v)) for h in (0, 1)]
+
+    def sums(i: np.ndarray, pick: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted sums of every candidate's values at indices ``i`` (or of candidate ``pick``),
+        and the sums of the weights."""
+        vals = values[i] if pick is None else np.take_along_axis(values[i], pick[..., None, None], -1)[..., 0]
+        w = weights[i]
+        return (vals * (w[..., None] if pick is None else w)).sum(-2 if pick is None else -1), w.sum(-1)
+
+    def statistic(ue: np.ndarray, uo: np.ndarray, ve: np.ndarray, vo: np.ndarray, axis: int = -1) -> np.ndarray:
+        half_gaps = [sums(i)[0] / sums(i)[1][..., None] - sums(j)[0] / sums(j)[1][..., None]
+                     for i, j in ((ue, ve), (uo, vo))]
+        read_even, read_odd = half_gaps[1].argmax(-1), half_gaps[0].argmax(-1)  # chosen on the other half
+        (se, we), (so, wo) = sums(ue, read_even), sums(uo, read_odd)
+        (te, ve_w), (to, vo_w) = sums(ve, read_even), sums(vo, read_odd)
+        return (se + so) / (we + wo) - (te + to) / (ve_w + vo_w)
+
+    test = scipy.stats.permutation_test(groups, statistic, permutation_type="independent", vectorized=True,
+                                        n_resamples=permutations, alternative="greater",
+                                        batch=max(1, PERMUTED_ENTRIES // (len(values) * values.shape[1])),
+                                        rng=np.random.default_rng(seed))
+    return float(test.pvalue), float(test.statistic)
+
+
 def two_sample_test(result: W1Result, x: Array, y: Array, a: Array | None = None, b: Array | None = None,
                     permutations: int = 1000, seed: int = 0) -> TwoSampleTest:
     """Test "x and y come from one distribution" with the critic of ``result``.
@@ -124,10 +160,21 @@ def two_sample_test(result: W1Result, x: Array, y: Array, a: Array | None = None
     Lopez-Paz and Oquab, "Revisiting classifier two-sample tests", ICLR 2017: a statistic fitted on
     one part of the samples and evaluated on the other is tested by permuting the labels of the other.
     """
-    (_, u, wu), (_, v, wv) = heldout_values(result, x, y, a, b)
+    (iu, u, wu), (iv, v, wv) = heldout_values(result, x, y, a, b)
     if min(len(u), len(v)) < 2:
         raise InputError("a test needs at least 2 held-out samples of positive weight a side; use a larger {holdout}",
                          holdout=0.5)
-    statistic = float(np.average(u, weights=wu) - np.average(v, weights=wv))
-    return TwoSampleTest(permutation_p_value(u, v, wu, wv, permutations, seed), statistic, (len(u), len(v)),
-                         permutations)
+    if result.candidates is None:
+        statistic = float(np.average(u, weights=wu) - np.average(v, weights=wv))
+        p_value = permutation_p_value(u, v, wu, wv, permutations, seed)
+    else:  # auto: every candidate's values, and the half of each sample (its parity in heldout_index)
+        sets = check_pair(x, y)
+        each = [np.stack([critic_values(p, data[index]) for p in result.candidates.values()], 1)
+                for data, index in zip(sets, (iu, iv))]
+        halves = []
+        for data, full, index in zip(sets, result.heldout_index, (iu, iv)):
+            position = np.zeros(len(data), dtype=np.int64)
+            position[full.numpy()] = np.arange(len(full))
+            halves.append(position[index] % 2)
+        p_value, statistic = crossfit_p_value(*each, *halves, wu, wv, permutations, seed)
+    return TwoSampleTest(p_value, statistic, (len(u), len(v)), permutations)

@@ -221,7 +221,7 @@ def test_a_bad_feature_network_is_one_line(tmp_path, monkeypatch, spec, message)
 def test_two_gloo_processes_agree_with_one():
     """torchrun with 2 processes: each trains the critic on its half of every global batch, with
     gradients averaged and MaxAL's batch maximum and multiplier shared; the figures, and the
-    validation gaps of both of auto's critics, are those of one process on the same global batches. 17 s, most of it starting three Pythons with torch."""
+    half gaps of both of auto's critics, are those of one process on the same global batches. 17 s, most of it starting three Pythons with torch."""
     args = ["wdist", "gaussians:300", "rings:300", "--steps", "100", "--batch-size", "32", "--width", "32",
             "--depth", "2", "--json", "--quiet", "--no-exact"]
     torchrun = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
@@ -234,8 +234,8 @@ def test_two_gloo_processes_agree_with_one():
     for key in ("distance", "all_samples", "lipschitz"):
         assert two[key] == pytest.approx(one[key], rel=1e-5, abs=1e-6), key
     assert two["details"]["chosen"] == one["details"]["chosen"] and two["steps"] == one["steps"]
-    for method, gap in one["details"]["validation"].items():  # the default, auto: both critics agree
-        assert two["details"]["validation"][method] == pytest.approx(gap, rel=1e-5, abs=1e-6), method
+    for method, gaps in one["details"]["halves"].items():  # the default, auto: both critics agree
+        assert two["details"]["halves"][method] == pytest.approx(gaps, rel=1e-5, abs=1e-6), method
 
 
 def test_features_of_a_torchvision_architecture_with_local_weights(tmp_path, monkeypatch):
@@ -389,7 +389,7 @@ def test_auto_trains_both_critics_and_reads_the_kept_one_on_a_split_neither_saw(
     r = json.loads(out)
     assert code == 0, err
     assert r["basis"] == "held-out" and r["details"]["chosen"] in ("maxal", "bjorck")
-    assert set(r["details"]["validation"]) == {"maxal", "bjorck"} and r["n_heldout"] == [80, 80]
+    assert set(r["details"]["halves"]) == {"maxal", "bjorck"} and r["n_heldout"] == [80, 80]
     assert r["ci95"][0] < r["distance"] < r["ci95"][1] and 0 <= r["p_value"] <= 1
 
 
