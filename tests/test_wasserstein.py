@@ -163,8 +163,10 @@ def test_maxal_recovers_a_translation(d):
 
 @pytest.mark.slow
 def test_fitted_critic_generalizes_to_fresh_samples():
+    """A critic trained on 2,000 samples a side reads W1 on 17,000 it never saw within 5% (500
+    steps: 0.992 of it; seeds 1 and 2, on their own draws, 0.993 and 0.988)."""
     x, y = translated_gaussians(8, 2000)
-    est = CriticEstimator("maxal", steps=1000).fit(x, y)
+    est = CriticEstimator("maxal", steps=500).fit(x, y)
     fx, fy = translated_gaussians(8, 20000, seed=0)  # same shift; rows past 2000 are unseen
     assert est.distance(fx[3000:], fy[3000:]) == pytest.approx(2.0, rel=0.05)
 
@@ -267,11 +269,12 @@ def test_plateau_averages_each_window_and_waits_for_min_steps():
 @pytest.mark.slow
 def test_memorizing_a_small_set_stops_training():
     """Two samples of one 64-D Gaussian (W1 = 0): the training gap grows as the critic memorizes
-    300 points, the held-out one does not, and training stops long before the cap (the rule on
-    windows of 250 steps, half the default, to keep the test short)."""
+    300 points, the held-out one does not, and training stops long before the cap of 8,000 (the
+    rule on windows of 100 steps, a fifth of the default, to keep the test short: it stops after
+    400 steps here, 800-1,200 on the draws of seeds 1-3)."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(300, 64, generator=g), torch.randn(300, 64, generator=g)
-    r = wasserstein1(x, y, check_every=250, min_steps=500)
+    r = wasserstein1(x, y, check_every=100, min_steps=200)
     assert r.steps <= 2000 * 5 // 4
     assert abs(r.distance) < 0.1 * r.all_samples
 
