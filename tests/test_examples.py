@@ -24,7 +24,9 @@ def test_example_runs_fast(script, tmp_path):
 
 def test_lipschitz_critic_gradients_follow_the_ot_matching():
     """The claim of examples/lipschitz_gradients.py: a MaxAL critic's gradients at the fakes point
-    where exact OT sends them; an unrestricted critic's gradients do not."""
+    where exact OT sends them; an unrestricted critic's gradients do not (MaxAL after 600 steps:
+    0.938, after 2,000: 0.941; the unrestricted critic drifts away as it trains: 0.77 after 600
+    steps, 0.63 after 1,000, 0.34 after 2,000)."""
     sys.path.insert(0, str(ROOT / "examples"))
     try:
         import lipschitz_gradients as example
@@ -33,8 +35,8 @@ def test_lipschitz_critic_gradients_follow_the_ot_matching():
     reals, fakes = example.toy()
     target = example.ot_directions(reals, fakes)
     cosine = {}
-    for method in ("none", "maxal"):
-        grad = example.gradients(example.train_critic(method, reals, fakes, steps=2000), fakes)
+    for method, steps in (("none", 2000), ("maxal", 600)):
+        grad = example.gradients(example.train_critic(method, reals, fakes, steps=steps), fakes)
         cosine[method] = float(torch.nn.functional.cosine_similarity(grad, target, dim=1).mean())
     assert cosine["maxal"] > 0.9
     assert cosine["none"] < 0.6
