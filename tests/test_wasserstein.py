@@ -133,21 +133,22 @@ def test_ctransform_bounds_exact_from_below_and_the_critic_from_above():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("d,group", [(16, 2), (64, 8)])  # 2-D: the mixtures and the translation
-def test_maxal_recovers_a_scaling(d, group):
+def test_maxal_recovers_a_scaling():
     """W1(N(0, I), N(0, 1.5^2 I)) = 0.5 E||x|| (x -> 1.5x moves each point 0.5||x||, and ||x|| is
-    a 1-Lipschitz potential that certifies it): within 5%, with K within 2% of 1. In 64-D the
-    critic needs GroupSort groups of 8 to follow the radial potential."""
+    a 1-Lipschitz potential that certifies it) in 64-D: within 5%, with K within 2% of 1, with the
+    default critic, whose GroupSort groups of 8 follow the radial potential. (2-D: the mixtures
+    and the translation; 16-D and the other cases: bench/wdist.py's accuracy table.)"""
+    d = 64
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(4000, d, generator=g), 1.5 * torch.randn(4000, d, generator=g)
     truth = 0.5 * math.sqrt(2) * math.exp(math.lgamma((d + 1) / 2) - math.lgamma(d / 2))
-    r = wasserstein1(x, y, steps=3000, group=group)
+    r = wasserstein1(x, y, steps=3000)
     assert r.all_samples == pytest.approx(truth, rel=0.05)
     assert r.lipschitz == pytest.approx(1.0, abs=0.02)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("d", [2, 64])  # 16-D: the scaling
+@pytest.mark.parametrize("d", [2, 64])
 def test_maxal_recovers_a_translation(d):
     """W1(N(0, I), N(v, I)) = ||v|| = 2: within 5%, with K within 2% of 1 (a linear potential:
     600 steps read 1.01 of it in 2-D, 0.996-1.01 on other draws and seeds; 64-D needs 1,500 for
