@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from ot_gan.w1 import two_sample_test, wasserstein1
+from ot_gan.w1.select import cap_shares
 from ot_gan.w1.two_sample import crossfit_p_value
 
 
@@ -28,6 +29,17 @@ def test_auto_reads_each_half_with_the_critic_chosen_on_the_other():
                     for h, m in enumerate(read_by)]
     assert sum(readings).item() / 2 == pytest.approx(r.distance, rel=1e-5)
     assert two_sample_test(r, x, y).statistic == pytest.approx(r.distance, rel=1e-5)
+
+
+def test_from_16_dimensions_bjorck_gets_two_thirds_of_the_cap():
+    """Equal shares in low dimension (above), a third and two thirds from 16 dimensions on: the
+    kept critic's steps say which share it trained on."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(400, 16, generator=g), torch.randn(400, 16, generator=g) + 1.0
+    r = wasserstein1(x, y, method="auto", steps=300, min_steps=300, seed=0)
+    assert r.steps == {"maxal": 100 + 100 // 4, "bjorck": 200 + 200 // 4}[r.details["chosen"]]
+    assert cap_shares(("maxal", "bjorck"), 15) == {"maxal": 0.5, "bjorck": 0.5}
+    assert cap_shares(("maxal", "gp"), 3072) == {"maxal": 0.5, "gp": 0.5}
 
 
 def test_the_cross_fitted_test_keeps_its_level_where_choosing_on_the_test_samples_does_not():

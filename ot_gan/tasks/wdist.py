@@ -59,7 +59,7 @@ class WdistConfig(Runtime):
 
     source_a: str
     source_b: str
-    method: str = option("auto", "auto trains the MaxAL and the bjorck critic, each on half the step cap, and reads "
+    method: str = option("auto", "auto trains the MaxAL and the bjorck critic, sharing the step cap, and reads "
                          "each half of the held-out samples with the one whose gap is the larger on the other half "
                          "(so no half is read by a critic chosen on it); maxal reads W1 off a critic with K = 1; bjorck has orthonormal weights "
                          "(closer on large images, slower steps); maxgp/gp/lp/sn/clip divide by the measured K; "
@@ -67,7 +67,7 @@ class WdistConfig(Runtime):
                          "smaller distance (by a factor that grows with the dimension), printed as such.",
                          choices=METHODS)
     steps: int = option(ESTIMATOR.steps, "Most critic steps (training stops earlier once the estimate has "
-                        "settled); auto gives each of its two critics half.", min=1)
+                        "settled); auto gives its two critics half each (from 16 dimensions on, MaxAL a third and bjorck two thirds).", min=1)
     batch_size: int = option(ESTIMATOR.batch_size, "Samples a side per critic step.", min=2)
     width: int = option(ESTIMATOR.width, "Critic width: units of each hidden layer of the MLP critic (images are "
                         "flattened into it). Wider critics take longer per step and memorize small sets more "

@@ -76,7 +76,7 @@ def wasserstein1(x: Array, y: Array, a: Array | None = None, b: Array | None = N
     method : str
         ``maxal`` (the default here, one critic and the faster: MaxAL drives the critic's Lipschitz
         constant to 1 and W1 is read off), ``bjorck`` (orthonormal weights: K at most 1 by
-        construction), ``auto`` (the CLI's default: both trained on half the step cap each, each
+        construction), ``auto`` (the CLI's default: both trained on shares of the step cap, each
         half of the held-out samples read by the one with the larger gap on the other half:
         ``best_critic``),
         ``maxgp``, ``gp``, ``lp``, ``sn``, ``clip`` (the gap is divided by the measured K),
