@@ -68,6 +68,11 @@ def heldout_values(result: W1Result, x: Array, y: Array, a: Array | None = None,
     return out
 
 
+def _relative_weights(u: np.ndarray, v: np.ndarray, wu: np.ndarray | None, wv: np.ndarray | None) -> np.ndarray:
+    """Each pooled sample's weight relative to its set's mean weight (ones for uniform weights)."""
+    return np.concatenate([np.ones(len(s)) if w is None else w * len(w) / w.sum() for s, w in ((u, wu), (v, wv))])
+
+
 def permutation_p_value(u: np.ndarray, v: np.ndarray, wu: np.ndarray | None = None, wv: np.ndarray | None = None,
                         permutations: int = 1000, seed: int = 0) -> float:
     """One-sided permutation p-value of mean(u) - mean(v) (weighted means with weights ``wu``,
@@ -77,8 +82,7 @@ def permutation_p_value(u: np.ndarray, v: np.ndarray, wu: np.ndarray | None = No
     A weight travels with its value, as its sample's weight relative to its set's mean weight, so
     that uniform weights give the plain test; the level is exact when the (value, weight) pairs of
     the two sets are exchangeable, i.e. both sets were drawn and weighted by one rule."""
-    values = np.concatenate([u, v])
-    weights = np.concatenate([np.ones(len(s)) if w is None else w * len(w) / w.sum() for s, w in ((u, wu), (v, wv))])
+    values, weights = np.concatenate([u, v]), _relative_weights(u, v, wu, wv)
 
     def gap(i: np.ndarray, j: np.ndarray, axis: int = -1) -> np.ndarray:
         """The weighted gap between the values at indices ``i`` and those at ``j``."""
@@ -101,8 +105,7 @@ def crossfit_p_value(u: np.ndarray, v: np.ndarray, half_u: np.ndarray, half_v: n
     candidate of larger gap on the other half; each relabeling of the pooled samples into the four
     (set, half) groups makes that choice again, so the test keeps its level although the choice
     looked at the labels (as the choice does, the weights travel with their samples)."""
-    values = np.concatenate([u, v])
-    weights = np.concatenate([np.ones(len(s)) if w is None else w * len(w) / w.sum() for s, w in ((u, wu), (v, wv))])
+    values, weights = np.concatenate([u, v]), _relative_weights(u, v, wu, wv)
     offsets = (0, len(u))
     groups = [np.flatnonzero(half == h) + offset for offset, half in zip(offsets, (half_u, half_v)) for h in (0, 1)]
 
@@ -113,9 +116,12 @@ def crossfit_p_value(u: np.ndarray, v: np.ndarray, half_u: np.ndarray, half_v: n
         w = weights[i]
         return (vals * (w[..., None] if pick is None else w)).sum(-2 if pick is None else -1), w.sum(-1)
 
+    def means(i: np.ndarray) -> np.ndarray:
+        total, weight = sums(i)
+        return total / weight[..., None]
+
     def statistic(ue: np.ndarray, uo: np.ndarray, ve: np.ndarray, vo: np.ndarray, axis: int = -1) -> np.ndarray:
-        half_gaps = [sums(i)[0] / sums(i)[1][..., None] - sums(j)[0] / sums(j)[1][..., None]
-                     for i, j in ((ue, ve), (uo, vo))]
+        half_gaps = [means(i) - means(j) for i, j in ((ue, ve), (uo, vo))]
         read_even, read_odd = half_gaps[1].argmax(-1), half_gaps[0].argmax(-1)  # chosen on the other half
         (se, we), (so, wo) = sums(ue, read_even), sums(uo, read_odd)
         (te, ve_w), (to, vo_w) = sums(ve, read_even), sums(vo, read_odd)
