@@ -30,6 +30,17 @@ from ot_gan.w1.stats import held_out_interval
 from ot_gan.w1.training import DivergenceGuard, Plateau, critic_step
 
 
+def held_out_split(n: int, m: int, holdout: float, gen: torch.Generator) -> tuple[tuple[Tensor, Tensor], ...]:
+    """(train, held-out) indices of each set. Sets of one size share one split, so that a sample and
+    its twin at the same position of the other set (a folder against edited copies of its files, an
+    array against a perturbed copy) are both trained on or both held out: split apart, a critic that
+    memorizes the training twins scores each held-out sample like its twin, and reads the held-out gap
+    of two nearly equal sets with the wrong sign. For independent draws one split is as random as two."""
+    if n == m:
+        return (split_indices(n, holdout, gen),) * 2
+    return split_indices(n, holdout, gen), split_indices(m, holdout, gen)
+
+
 @dataclass
 class _Training:
     """How a critic's training ended: the steps behind the critic kept, and why it stopped."""
@@ -152,7 +163,7 @@ class CriticEstimator:
         if self.settings.batch_size % world:
             raise InputError(f"{{batch_size}} does not split over {world} processes", batch_size=self.settings.batch_size)
         gen = torch.Generator().manual_seed(self.seed)
-        (tr_x, ho_x), (tr_y, ho_y) = (split_indices(n, self.settings.holdout, gen) for n in (len(x), len(y)))
+        (tr_x, ho_x), (tr_y, ho_y) = held_out_split(len(x), len(y), self.settings.holdout, gen)
         self._prepare(tuple(x.shape[1:]))
         self.regularizer.shard = (rank, world)
         training = self._train(x, y, (a, b), (tr_x, tr_y), (ho_x, ho_y), gen, self.should_stop or (lambda: False))
