@@ -30,7 +30,8 @@ def test_real_images_it_never_saw_are_near_their_floor(digits) -> None:
     real, held = digits
     row = report(held, real)
     assert not row["far"], row
-    assert abs(row["pixels"]["gap"]) < 0.1, row  # texture's gap is noisier (2 dimensions, a small spread)
+    # 11 held-out images a side: the realism seeds 0-4 read gaps of -0.134 to 0.070 in pixels, far is 0.5
+    assert abs(row["pixels"]["gap"]) < 0.2, row  # texture's gap is noisier (2 dimensions, a small spread)
     assert row["pixels"]["coverage"] > 0.8 and 0.7 < row["pixels"]["density"] < 1.3, row
 
 
