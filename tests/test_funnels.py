@@ -37,7 +37,7 @@ def test_photo_crops_are_images_in_range():
 @pytest.mark.slow
 def test_maxal_reads_a_funnel_pair_of_photo_crops_at_its_defaults():
     """8x8 photo crops (192-D) with 2 funnels: the estimate and the held-out one within 10% of the
-    truth (0.94 measured), K within 2% of 1. (2-D potentials: the mixtures in test_wasserstein.)"""
+    truth (0.951, held-out 0.922 measured), K within 2% of 1. (2-D potentials: the mixtures in test_wasserstein.)"""
     x, y, truth, _ = funnel_pair("photos", 1000, 2, seed=0, size=8, dim=8)
     r = CriticEstimator("maxal", steps=2000, seed=0).fit(x, y).result_
     assert r.all_samples == pytest.approx(truth, rel=0.1) and r.all_samples < truth

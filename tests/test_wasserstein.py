@@ -189,7 +189,7 @@ def test_a_set_against_a_nudged_copy_of_itself_reads_about_zero_held_out():
 @pytest.mark.slow
 def test_bjorck_critic_reads_a_funnel_pair_in_16_d():
     """Orthonormal weights, no penalty: a 16-D cube with 4 funnels within 5% of the truth after
-    500 steps (0.968, held-out 0.960 measured; 0.974 and 0.966 before the orthogonal start), K at
+    500 steps (0.967, held-out 0.959 measured; 0.974 and 0.966 before the orthogonal start), K at
     most 1."""
     x, y, truth, _ = funnel_pair("cube", 1000, 4, seed=0, dim=16)
     r = wasserstein1(x, y, method="bjorck", steps=500)
@@ -286,12 +286,14 @@ def test_memorizing_a_small_set_stops_training():
     """Two samples of one 64-D Gaussian (W1 = 0): the training gap grows as the critic memorizes
     300 points, the held-out one does not, and training stops long before the cap of 8,000 (the
     rule on windows of 100 steps, a fifth of the default, to keep the test short: it stops after
-    400 steps here, 800-1,200 on the draws of seeds 1-3)."""
+    500 steps here, 500-4,500 on the draws of seeds 1-3). The held-out interval (60 samples a side)
+    covers the truth, 0, and the memorized all-samples figure lies above it (0.353 here; on seeds
+    1-3 the interval held 0 each time and all samples read 0.43-3.1)."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(300, 64, generator=g), torch.randn(300, 64, generator=g)
     r = wasserstein1(x, y, check_every=100, min_steps=200)
     assert r.steps <= 2000 * 5 // 4
-    assert abs(r.distance) < 0.1 * r.all_samples
+    assert r.ci95[0] < 0 < r.ci95[1] < r.all_samples, (r.ci95, r.all_samples)
 
 
 def test_fit_twice_starts_afresh_and_leaves_the_global_generator_alone():
