@@ -9,6 +9,9 @@
     ot-gan colorize train --config configs/colorize-cpu.yaml --images sets32/train/P --out runs/P
     python bench/presets.py colorize runs/P [more runs]
 
+    ot-gan synthesize train --config configs/synthesize-cpu.yaml --images sets32/classes --out runs/C
+    python bench/presets.py synthesize runs/C --steps 1000,2000,4000,8000,16000
+
 A run's training folders come from its config.yaml; its held-out crops are the folder of the same
 name under ``test/`` beside them (``--held-out DIR`` names another ``test`` folder). Seed 0 throughout.
 
@@ -19,6 +22,11 @@ translate, per direction on every held-out input:
           near 0: one picture for every input)
   layout: the mean correlation of the Sobel edge magnitudes of input and output luminance (1: the
           same edges), beside an input against an unrelated held-out crop of the target (in brackets)
+
+synthesize, per class on the images the run kept out of training, with ``--steps`` after the run is
+extended (resumed) to each count in turn (the preset's constant learning rate makes that the same
+run as one trained that long at once):
+  hit, recall (real), gap pixels, gap texture, coverage (real): ``ot-gan synthesize eval``'s figures
 
 colorize, on the held-out crops:
   diversity, colorfulness, chroma gap: ``ot-gan colorize eval --n 100``'s figures (real crops in brackets)
@@ -33,6 +41,8 @@ colorize, on the held-out crops:
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +56,7 @@ from ot_gan.color import rgb_to_yuv
 from ot_gan.engine.use import load_generator
 from ot_gan.realism import spread_ratio
 from ot_gan.tasks import colorize, translate
+from ot_gan.tasks.synthesize import score
 from ot_gan.w1 import exact_w1
 
 
@@ -108,11 +119,27 @@ def colorize_rows(run: Path, root: Path | None, samples: int = 4) -> None:
           f"{colored / floor:.1f}x | {training:.3f} |", flush=True)
 
 
+def synthesize_rows(run: Path, steps: list[int]) -> None:
+    """Per class of ``run``, at each of ``steps`` (the run resumed to it first; none: as it is)."""
+    images = yaml.safe_load((run / "config.yaml").read_text())["images"]
+    for count in steps or [None]:
+        if count is not None:
+            subprocess.run([sys.executable, "-m", "ot_gan.cli", "synthesize", "train", "--config", str(run / "config.yaml"),
+                            "--out", str(run), "--steps", str(count), "--quiet"], check=True, capture_output=True)
+        report = score.evaluate(run, images)
+        for name, row in report["per_class"].items():
+            px, tx = report["realism"][name]["pixels"], report["realism"][name]["texture"]
+            print(f"| {run.name} | {count or '-'} | {name} | {report['class_accuracy'][name]:.3f} | "
+                  f"{row['recall']:.3f} ({row['recall_real']:.3f}) | {px['gap']:.2f} | {tx['gap']:.2f} | "
+                  f"{px['coverage']:.2f} ({px['coverage_real']:.2f}) |", flush=True)
+
+
 HEADERS = {
     "translate": ("run", "direction", "mismatch (l2)", "gap pixels", "gap texture", "coverage (real)", "spread",
                   "layout (unrelated)"),
     "colorize": ("run", "diversity (real crops)", "colorfulness (real)", "chroma gap (eval)", "chroma W1", "floor",
                  "ratio", "training crops"),
+    "synthesize": ("run", "steps", "class", "hit", "recall (real)", "gap pixels", "gap texture", "coverage (real)"),
 }
 
 
@@ -123,12 +150,17 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="run directories of `ot-gan APP train`")
     parser.add_argument("--held-out", type=Path, help="the photo sets' test folder (default: beside the run's "
                         "training folders)")
+    parser.add_argument("--steps", default="", help="synthesize: extend each run to these step counts in turn "
+                        "(comma-separated) and measure it at each")
     add_write_flag(parser, "The CPU presets on photo sets they were not made on")
     args = parser.parse_args()
     header = HEADERS[args.app]
     print("| " + " | ".join(header) + " |\n" + "| --- " * len(header) + "|", flush=True)
     for run in args.runs:
-        (translate_rows if args.app == "translate" else colorize_rows)(run, args.held_out)
+        if args.app == "synthesize":
+            synthesize_rows(run, [int(n) for n in args.steps.split(",") if n])
+        else:
+            (translate_rows if args.app == "translate" else colorize_rows)(run, args.held_out)
 
 
 if __name__ == "__main__":
