@@ -54,16 +54,16 @@ class _Training:
 class CriticEstimator:
     """W1 by training a Lipschitz-regularized critic on the Kantorovich-Rubinstein dual.
 
-    ``fit(x, y)`` splits each set into training and held-out samples, trains the critic with
-    AdaShift on minibatches until the held-out estimate and the Lipschitz constant have settled
-    (``Plateau``) or ``steps`` is reached, anneals the learning rate to 0 over a quarter as many
-    steps again, then measures K on many fresh interpolates. ``result_`` holds the held-out
-    estimate with a 95% interval (a 1-Lipschitz critic on unseen samples gives a lower bound of
-    the population W1 in expectation), the gap on all samples, K, steps, seconds and how training ended. A
-    training that goes non-finite (gap, penalty or MaxAL's multiplier) stops there and the critic
-    goes back to its last finite state, kept at each check window (status ``diverged``). Every
-    ``fit`` starts from a fresh copy of the critic and the regularizer, and draws its randomness
-    from ``seed`` without touching torch's global generator.
+    ``fit(x, y)`` splits each set into training and held-out samples (``held_out_split``), trains the
+    critic with AdaShift on minibatches until the held-out estimate and the Lipschitz constant have
+    settled (``Plateau``) or ``steps`` is reached, anneals the learning rate to 0 over a quarter as many
+    steps again, then measures K on many fresh interpolates. ``result_`` holds the held-out estimate
+    with a 95% interval (a 1-Lipschitz critic on unseen samples gives a lower bound of the population W1
+    in expectation), the gap on all samples, K, steps, seconds and how training ended. A training that
+    goes non-finite (gap, penalty or MaxAL's multiplier) stops there and the critic goes back to its
+    last finite state, kept at each check window (status ``diverged``). Every ``fit`` starts from a
+    fresh copy of the critic and the regularizer, and draws its randomness from ``seed`` without
+    touching torch's global generator.
 
     Parameters
     ----------
