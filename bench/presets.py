@@ -56,7 +56,7 @@ from ot_gan.color import rgb_to_yuv
 from ot_gan.engine.use import load_generator
 from ot_gan.realism import spread_ratio
 from ot_gan.tasks import colorize, translate
-from ot_gan.tasks.synthesize import score
+from ot_gan.tasks.synthesize.score import evaluate as evaluate_synthesis
 from ot_gan.w1 import exact_w1
 
 
@@ -126,7 +126,7 @@ def synthesize_rows(run: Path, steps: list[int]) -> None:
         if count is not None:
             subprocess.run([sys.executable, "-m", "ot_gan.cli", "synthesize", "train", "--config", str(run / "config.yaml"),
                             "--out", str(run), "--steps", str(count), "--quiet"], check=True, capture_output=True)
-        report = score.evaluate(run, images)
+        report = evaluate_synthesis(run, images)
         for name, row in report["per_class"].items():
             px, tx = report["realism"][name]["pixels"], report["realism"][name]["texture"]
             print(f"| {run.name} | {count or '-'} | {name} | {report['class_accuracy'][name]:.3f} | "
