@@ -154,6 +154,7 @@ def main() -> None:
                         "(comma-separated) and measure it at each")
     add_write_flag(parser, "The CPU presets on photo sets they were not made on")
     args = parser.parse_args()
+    torch.set_num_threads(1)  # as the apps' CLI does: one thread is fastest on a shared 2-core CPU
     header = HEADERS[args.app]
     print("| " + " | ".join(header) + " |\n" + "| --- " * len(header) + "|", flush=True)
     for run in args.runs:
