@@ -124,8 +124,9 @@ def synthesize_rows(run: Path, steps: list[int]) -> None:
     images = yaml.safe_load((run / "config.yaml").read_text())["images"]
     for count in steps or [None]:
         if count is not None:
-            subprocess.run([sys.executable, "-m", "ot_gan.cli", "synthesize", "train", "--config", str(run / "config.yaml"),
-                            "--out", str(run), "--steps", str(count), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([sys.executable, "-m", "ot_gan.cli", "synthesize", "train", "--config",
+                            str(run / "config.yaml"), "--out", str(run), "--steps", str(count), "--quiet"],
+                           check=True, stdout=subprocess.DEVNULL)
         report = evaluate_synthesis(run, images)
         for name, row in report["per_class"].items():
             px, tx = report["realism"][name]["pixels"], report["realism"][name]["texture"]
